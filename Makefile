@@ -1,0 +1,42 @@
+# vistflow: every target sets up (or refreshes) .venv itself from the committed lock file.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+# python3.10 may be a pyenv shim that fails when 3.10 is not the active version: probe candidates.
+PY310 ?= $(shell for c in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do \
+	$$c -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo $$c; break; }; done)
+DEMO_DIR ?= demo_output
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint bench lock clean
+
+$(BIN)/.installed: requirements.lock pyproject.toml
+	@test -n "$(PY310)" || { echo "error: python3.10 not found (install it or pass PY310=/path/to/python3.10)"; exit 1; }
+	@test -x $(BIN)/python || $(PY310) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+setup: $(BIN)/.installed
+
+demo: setup
+	$(BIN)/python -m vistflow.demo --workdir $(DEMO_DIR)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+# Regenerate the lock from pyproject.toml + TFX 1.16's tested constraints (needs PyPI).
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev -c constraints/tfx-1.16.0-test_constraints.txt \
+		--python-version 3.10 --no-header --annotation-style line -o requirements.lock
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -1,0 +1,30 @@
+"""Shared fixtures: small generated VIST datasets (the synthetic generator is deterministic)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Quiet TensorFlow's C++ start-up logs in test output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def synth_clean(tmp_path_factory):
+    """A small fault-free synthetic VIST dataset (official layout) shared by the session."""
+    from vistflow.synth import generate
+
+    out = tmp_path_factory.mktemp("synth_clean")
+    generate(out, stories=24, seed=3, fault_rate=0.0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def synth_faulty(tmp_path_factory):
+    """A small synthetic dataset with every fault kind injected (see its faults.json)."""
+    from vistflow.synth import generate
+
+    out = tmp_path_factory.mktemp("synth_faulty")
+    generate(out, stories=40, seed=7, fault_rate=0.3)
+    return out

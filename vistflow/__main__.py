@@ -1,0 +1,5 @@
+import sys
+
+from vistflow.cli import main
+
+sys.exit(main())

@@ -1,0 +1,74 @@
+"""The `vistflow` command line: one subcommand per module, imported only when used.
+
+Each subcommand module defines a module docstring (its help), `add_arguments(parser)` and
+`main(args) -> int`. Modules keep heavy imports (tensorflow, tfx, beam) inside `main`, so
+`vistflow --help` and `vistflow SUB --help` stay fast. A module that sets
+`ACCEPTS_BEAM_ARGS = True` receives unrecognised arguments as `args.beam_args` (Beam pipeline
+options such as `--runner=DirectRunner --direct_num_workers=2`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from vistflow.errors import VistflowError
+
+# name -> module implementing it. Later issues add rows here.
+SUBCOMMANDS: dict[str, str] = {
+    "synth": "vistflow.synth.cli",
+    "validate": "vistflow.data.validate_cli",
+    "summarize": "vistflow.data.summarize",
+}
+
+
+def _load(name: str):
+    return importlib.import_module(SUBCOMMANDS[name])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vistflow",
+        description="Captioning and visual storytelling pipelines (VIST) on TFX, Beam, Airflow.",
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in SUBCOMMANDS:
+        module = _load(name)
+        doc = (module.__doc__ or name).strip()
+        p = sub.add_parser(
+            name,
+            help=doc.splitlines()[0],
+            description=doc,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    module = args._module
+    if extra and not getattr(module, "ACCEPTS_BEAM_ARGS", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.beam_args = extra
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(module.main(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except VistflowError as e:  # user-facing errors: one clear line, no traceback
+        print(f"vistflow {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
