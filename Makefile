@@ -9,7 +9,11 @@ PY310 ?= $(shell for c in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10
 DEMO_DIR ?= demo_output
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench lock clean
+# Debian packages the tests and reports use: headless Chromium (browser checks of the HTML
+# reports and the serving page) and WordNet 3.0 (offline WordNet for nltk's METEOR).
+APT_PACKAGES := chromium wordnet-base
+
+.PHONY: setup system-deps demo test lint bench lock clean
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	@test -n "$(PY310)" || { echo "error: python3.10 not found (install it or pass PY310=/path/to/python3.10)"; exit 1; }
@@ -19,7 +23,16 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
 	@touch $@
 
-setup: $(BIN)/.installed
+setup: system-deps $(BIN)/.installed
+
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
+			echo "error: missing Debian packages: $$missing (apt-get install them)"; exit 1; fi; \
+		echo "installing Debian packages: $$missing"; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 demo: setup
 	$(BIN)/python -m vistflow.demo --workdir $(DEMO_DIR)

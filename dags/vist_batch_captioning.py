@@ -1,0 +1,54 @@
+"""Batch captioning: caption a newly landed image collection with the latest pushed model.
+
+Waits for <home>/collections/<ds>/_SUCCESS, then runs the Beam batch-captioning job over it with
+the highest complete model version under <home>/serving/<model>/, writing
+<home>/captions/<ds>/captions.jsonl and rejects.jsonl. Rerunning the task resumes: images already
+captioned are skipped and no line is duplicated.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.decorators import dag, task
+
+
+@dag(
+    dag_id="vist_batch_captioning",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "owner": "vistflow"},
+    params={"model_name": "vist_captioner", "pattern": "*", "beam_args": []},
+    tags=["vistflow", "batch"],
+    doc_md=__doc__,
+)
+def vist_batch_captioning():
+    @task.sensor(poke_interval=300, timeout=24 * 3600, mode="reschedule")
+    def wait_for_collection(ds: str | None = None) -> bool:
+        from pipelines import airflow_tasks as t
+
+        return t.partition_ready(t.partition_dir(t.vistflow_home(), "collections", ds))
+
+    @task
+    def resolve_model(params=None) -> str:
+        from pipelines import airflow_tasks as t
+
+        model = t.latest_pushed_model(t.vistflow_home(), params["model_name"])
+        if model is None:
+            raise FileNotFoundError(f"no pushed model {params['model_name']!r} to caption with")
+        return str(model)
+
+    @task
+    def caption_collection(model_dir: str, ds: str | None = None, params=None) -> dict:
+        from pipelines import airflow_tasks as t
+
+        return t.batch_caption(model_dir, ds, params["pattern"], list(params["beam_args"]))
+
+    model = resolve_model()
+    wait_for_collection() >> model
+    caption_collection(model)
+
+
+vist_batch_captioning()

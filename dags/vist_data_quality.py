@@ -1,0 +1,58 @@
+"""Data-quality report of newly landed VIST data: ingest + features + validation, no training.
+
+Runs the first three stages of the same TFX pipeline the retraining DAG runs (so a later
+retraining of the same partition reuses these executions from the ML Metadata cache) and copies
+the data-quality report, the rejects and the validation anomalies to <home>/quality/<ds>/.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.decorators import dag, task
+
+
+@dag(
+    dag_id="vist_data_quality",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "owner": "vistflow"},
+    params={"pipeline_overrides": {}},
+    tags=["vistflow", "data-quality"],
+    doc_md=__doc__,
+)
+def vist_data_quality():
+    @task.sensor(poke_interval=300, timeout=24 * 3600, mode="reschedule")
+    def wait_for_partition(ds: str | None = None) -> bool:
+        from pipelines import airflow_tasks as t
+
+        return t.partition_ready(t.partition_dir(t.vistflow_home(), "landing", ds))
+
+    def stage(name: str):
+        @task(task_id=name)
+        def run(ds: str | None = None, run_id: str | None = None, params=None) -> dict:
+            from pipelines import airflow_tasks as t
+
+            return t.run_pipeline_stage(
+                name, dag_run_id=run_id, ds=ds, conf=params["pipeline_overrides"]
+            )
+
+        return run
+
+    @task
+    def publish_report(ingest: dict, validate: dict, ds: str | None = None) -> str:
+        from pipelines import airflow_tasks as t
+
+        return str(t.publish_quality_report(ds, ingest, validate))
+
+    ingest = stage("ingest")()
+    features = stage("features")()
+    validate = stage("validate")()
+    wait_for_partition() >> ingest >> features >> validate
+    publish_report(ingest, validate)
+
+
+vist_data_quality()

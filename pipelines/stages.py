@@ -1,0 +1,140 @@
+"""Run one stage of the vistflow TFX pipeline as a partial run of the whole pipeline.
+
+Airflow runs the pipeline as one task per stage. Each task compiles the SAME pipeline and runs
+only its stage's nodes (TFX partial run); upstream nodes are snapshotted from the previous
+stage's pipeline run, so ML Metadata lineage spans the whole DAG run and a failed stage retries
+alone. Pipeline run ids are derived from the Airflow run id and the stage name, so a retried or
+re-run task lands in the same TFX run and (with caching on) reuses finished executions instead of
+duplicating outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from pipelines.config import PipelineConfig
+
+log = logging.getLogger(__name__)
+
+# Stage -> node ids of the pipeline, in pipeline order. Node ids are the component ids that
+# `pipelines.pipeline.create_pipeline` assigns.
+STAGES: dict[str, tuple[str, ...]] = {
+    "ingest": ("VistExampleGen",),
+    "features": ("FeatureExtractor",),
+    "validate": ("StatisticsGen", "ImportSchemaGen", "ExampleValidator"),
+    "train": ("Trainer",),
+    "evaluate": ("latest_blessed_model_resolver", "CaptionEvaluator"),
+    "push": ("Pusher",),
+}
+STAGE_ORDER = tuple(STAGES)
+
+
+def stage_run_id(dag_run_id: str, stage: str) -> str:
+    """The TFX pipeline-run id of one stage of one Airflow DAG run (deterministic)."""
+    return f"{dag_run_id}.{stage}"
+
+
+@dataclasses.dataclass
+class StageResult:
+    stage: str
+    run_id: str
+    outputs: dict[str, list[str]]  # "<node>.<output key>" -> artifact URIs
+    properties: dict[str, dict[str, Any]]  # "<node>.<output key>" -> custom properties of the last
+
+
+class _FixedRunIdRunner:
+    """LocalDagRunner whose pipeline-run id is ours instead of `datetime.now()`."""
+
+    def __new__(cls, run_id: str):
+        from tfx.dsl.compiler import constants
+        from tfx.orchestration.local import local_dag_runner
+        from tfx.orchestration.portable import runtime_parameter_utils
+
+        class Runner(local_dag_runner.LocalDagRunner):
+            def run_with_ir(self, pipeline, run_options=None, **kwargs):
+                # Substitution is idempotent: LocalDagRunner's own now() no longer applies.
+                runtime_parameter_utils.substitute_runtime_parameter(
+                    pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
+                )
+                return super().run_with_ir(pipeline, run_options=run_options, **kwargs)
+
+        return Runner()
+
+
+def run_stage(
+    stage: str, config: PipelineConfig, *, run_id: str, base_run_id: str | None = None
+) -> StageResult:
+    """Runs `stage`'s nodes; upstream artifacts come from pipeline run `base_run_id`."""
+    from pipelines.pipeline import create_pipeline
+
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGE_ORDER)}")
+    nodes = STAGES[stage]
+    pipeline = create_pipeline(config)
+    index = STAGE_ORDER.index(stage)
+    if index > 0 and not base_run_id:
+        raise ValueError(f"stage {stage!r} needs the pipeline run id of the previous stage")
+    # The first stage has nothing upstream to snapshot.
+    run_options = _run_options(nodes, base_run_id if index > 0 else None)
+    log.info("stage %s: running nodes %s as pipeline run %s (base %s)", stage, nodes, run_id, base_run_id)
+    _FixedRunIdRunner(run_id).run(pipeline, run_options=run_options)
+    outputs, properties = stage_outputs(config, run_id, nodes)
+    return StageResult(stage=stage, run_id=run_id, outputs=outputs, properties=properties)
+
+
+def _run_options(nodes: tuple[str, ...], base_run_id: str | None):
+    # Not in the public v1 API in TFX 1.16; LocalDagRunner.run accepts it.
+    from tfx.orchestration import pipeline as pipeline_lib
+
+    return pipeline_lib.RunOptions(
+        from_nodes=[nodes[0]], to_nodes=[nodes[-1]], base_pipeline_run_id=base_run_id
+    )
+
+
+def stage_outputs(
+    config: PipelineConfig, run_id: str, nodes: tuple[str, ...]
+) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
+    """The output artifacts each node published in pipeline run `run_id` (from ML Metadata)."""
+    from ml_metadata import metadata_store
+    from tfx.dsl.compiler import constants
+    from tfx.orchestration import metadata
+
+    store = metadata_store.MetadataStore(
+        metadata.sqlite_metadata_connection_config(config.metadata_path)
+    )
+    run_ctx = store.get_context_by_type_and_name(constants.PIPELINE_RUN_CONTEXT_TYPE_NAME, run_id)
+    if run_ctx is None:
+        raise RuntimeError(f"no pipeline run {run_id!r} in {config.metadata_path}")
+    outputs: dict[str, list[str]] = {}
+    properties: dict[str, dict[str, Any]] = {}
+    run_execution_ids = {e.id for e in store.get_executions_by_context(run_ctx.id)}
+    for node in nodes:
+        node_ctx = store.get_context_by_type_and_name(
+            constants.NODE_CONTEXT_TYPE_NAME, f"{config.pipeline_name}.{node}"
+        )
+        if node_ctx is None:
+            continue
+        executions = [
+            e for e in store.get_executions_by_context(node_ctx.id) if e.id in run_execution_ids
+        ]
+        if not executions:
+            continue
+        latest = max(executions, key=lambda e: (e.create_time_since_epoch, e.id))
+        events = store.get_events_by_execution_ids([latest.id])
+        out_events = [ev for ev in events if ev.type in (ev.OUTPUT, ev.DECLARED_OUTPUT)]
+        artifacts = {a.id: a for a in store.get_artifacts_by_id([ev.artifact_id for ev in out_events])}
+        for ev in out_events:
+            key = ev.path.steps[0].key if ev.path.steps else "output"
+            art = artifacts[ev.artifact_id]
+            outputs.setdefault(f"{node}.{key}", []).append(art.uri)
+            properties[f"{node}.{key}"] = {
+                k: _value(v) for k, v in art.custom_properties.items()
+            }
+    return outputs, properties
+
+
+def _value(v) -> Any:
+    kind = v.WhichOneof("value")
+    return getattr(v, kind) if kind else None
