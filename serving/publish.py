@@ -1,0 +1,174 @@
+"""Atomic publishing of SavedModels into the TF Serving layout, and rollback.
+
+A version directory is never visible half-written: the SavedModel is copied into a hidden
+staging directory `<base>/<model>/.tmp-<version>-<random>/` on the same file system, fsynced,
+then `os.rename`d to `<base>/<model>/<version>/`. Servers (ours and `tensorflow_model_server`)
+only consider directories named by an integer, so they never see the staging directory.
+
+Rollback re-publishes an older version's content as a NEW, higher version number rather than
+deleting the bad version: every server that follows the "latest version" policy picks it up
+with its normal hot swap, nothing needs a restart, and the full history stays on disk for
+audit. Each published version records its provenance in `assets.extra/vistflow_publish.json`
+(`assets.extra/` is where TF Serving expects side files; SavedModel loaders ignore it).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import errno
+import json
+import logging
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from serving.layout import is_saved_model_dir, list_versions, version_dir
+from vistflow.errors import VistflowError
+
+logger = logging.getLogger(__name__)
+
+PROVENANCE_PATH = Path("assets.extra") / "vistflow_publish.json"
+STAGING_PREFIX = ".tmp-"
+
+
+def _copy_and_fsync(src: str, dst: str) -> str:
+    shutil.copy2(src, dst)
+    # The rename is only atomic for readers if the bytes are on disk before the name is.
+    with open(dst, "rb") as f:
+        os.fsync(f.fileno())
+    return dst
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _next_version(model_dir: Path) -> int:
+    # Every integer-named entry counts (even an incomplete one), so a new version is always
+    # strictly above anything a server may have seen.
+    taken = [int(p.name) for p in model_dir.iterdir() if p.name.isascii() and p.name.isdigit()]
+    return max(taken, default=0) + 1
+
+
+def read_provenance(version_path: Path) -> dict:
+    """The provenance record of a published version ({} if it was not published by vistflow)."""
+    path = Path(version_path) / PROVENANCE_PATH
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _origin_version(model_dir: Path, version: int) -> int:
+    """The version whose content `version` carries (itself unless it is a rollback copy)."""
+    origin = read_provenance(version_dir(model_dir, version)).get("origin_version")
+    return int(origin) if isinstance(origin, int) else version
+
+
+def _publish_into(
+    src: Path, model_dir: Path, version: int | None, provenance: dict
+) -> tuple[int, Path]:
+    model_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        v = _next_version(model_dir) if version is None else int(version)
+        final = version_dir(model_dir, v)
+        if final.exists():
+            if version is not None:
+                raise VistflowError(f"{final}: version {v} already exists; versions are immutable")
+            continue
+        staging = model_dir / f"{STAGING_PREFIX}{v}-{secrets.token_hex(4)}"
+        try:
+            shutil.copytree(src, staging, copy_function=_copy_and_fsync)
+            record = {**provenance, "version": v}
+            record.setdefault("origin_version", v)
+            (staging / PROVENANCE_PATH).parent.mkdir(exist_ok=True)
+            (staging / PROVENANCE_PATH).write_text(json.dumps(record, indent=2) + "\n")
+            for dirpath, _, _ in os.walk(staging):
+                _fsync_dir(Path(dirpath))
+            try:
+                os.rename(staging, final)
+            except OSError as e:
+                if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+                # Another publisher took this number between our check and our rename.
+                if version is not None:
+                    raise VistflowError(f"{final}: version {v} was published concurrently") from e
+                shutil.rmtree(staging, ignore_errors=True)
+                continue
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        _fsync_dir(model_dir)
+        return v, final
+
+
+def publish(
+    saved_model_dir: str | os.PathLike,
+    base: str | os.PathLike,
+    model_name: str,
+    version: int | None = None,
+) -> Path:
+    """Copy a SavedModel to `<base>/<model_name>/<version>/` atomically; returns that path.
+
+    Args:
+      saved_model_dir: a directory holding `saved_model.pb` (+ `variables/`, `assets/`).
+      base: the model base path shared with the servers.
+      model_name: the served model's name.
+      version: the version number; default one above every existing version.
+    """
+    src = Path(saved_model_dir)
+    if not is_saved_model_dir(src):
+        raise VistflowError(f"{src}: not a SavedModel directory (no saved_model.pb)")
+    if not model_name or "/" in model_name or model_name.startswith("."):
+        raise VistflowError(f"{model_name!r}: not a valid model name")
+    if version is not None and int(version) < 0:
+        raise VistflowError(f"version {version}: versions are non-negative integers")
+    provenance = {
+        "source": str(src.resolve()),
+        "published_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    v, final = _publish_into(src, Path(base) / model_name, version, provenance)
+    logger.info("published %s as %s version %d (%s)", src, model_name, v, final)
+    return final
+
+
+def rollback(base: str | os.PathLike, model_name: str) -> int:
+    """Re-publish the content served before the latest one as a new version; returns it.
+
+    The target is the newest version older than the version that first introduced the
+    latest version's content, so repeated rollbacks walk back through history
+    (v1, v2, v3 -> v4=v2 -> v5=v1) instead of toggling between two versions.
+    """
+    model_dir = Path(base) / model_name
+    versions = list_versions(model_dir)
+    if not versions:
+        raise VistflowError(f"{model_dir}: no published versions to roll back")
+    latest = versions[-1]
+    current_origin = _origin_version(model_dir, latest)
+    earlier = [v for v in versions if v < current_origin]
+    if not earlier:
+        raise VistflowError(
+            f"{model_dir}: version {latest} (content of version {current_origin}) has no "
+            "earlier version to roll back to"
+        )
+    target = earlier[-1]
+    provenance = {
+        "source": str(version_dir(model_dir, target)),
+        "origin_version": _origin_version(model_dir, target),
+        "rollback_of": latest,
+        "published_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    v, _ = _publish_into(version_dir(model_dir, target), model_dir, None, provenance)
+    logger.info(
+        "rolled back %s: version %d (was %d) now serves the content of version %d",
+        model_name,
+        v,
+        latest,
+        provenance["origin_version"],
+    )
+    return v

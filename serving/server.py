@@ -1,0 +1,145 @@
+"""`ModelServer`: the model manager + REST app on waitress (threaded WSGI server).
+
+Used by `vistflow serve` (blocking `serve_forever`) and by tests and benchmarks
+(`with ModelServer(...).start() as server: server.url`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from pathlib import Path
+
+from serving.app import RestApp
+from serving.defaults import (
+    DEFAULT_BATCH_TIMEOUT_MS,
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_IMAGE_PIXELS,
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_NUM_BATCH_THREADS,
+    DEFAULT_PORT,
+)
+from serving.manager import ModelManager
+from serving.servable import DEFAULT_IMAGE_INPUT_PATTERN, LoadedVersion
+
+logger = logging.getLogger(__name__)
+
+
+class ModelServer:
+    """Serves `<base_path>/<model_name>/` over the TF Serving REST API.
+
+    Args:
+      base_path, model_name: where the versions are (`<base>/<model>/<int>/saved_model.pb`).
+      host, port: where to listen; port 0 picks a free port (see `port` after `start`).
+      poll_seconds: how often new versions are looked for.
+      max_batch_size: rows per batched model call; 1 disables batching (direct calls).
+      batch_timeout_ms: how long a request waits for others to share its call.
+      num_batch_threads: batches in flight at once per signature.
+      max_request_bytes: larger bodies get 413.
+      max_image_pixels: larger images (by header) get 400.
+      num_versions: how many newest versions stay loaded.
+      threads: HTTP worker threads (requests waiting in a batch hold one each).
+      image_input_pattern: regex; string inputs whose key matches get image header checks.
+    """
+
+    def __init__(
+        self,
+        base_path: str | Path,
+        model_name: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        poll_seconds: float = 2.0,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        batch_timeout_ms: float = DEFAULT_BATCH_TIMEOUT_MS,
+        num_batch_threads: int = DEFAULT_NUM_BATCH_THREADS,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+        num_versions: int = 1,
+        threads: int = 16,
+        image_input_pattern: str = DEFAULT_IMAGE_INPUT_PATTERN,
+    ):
+        self.host = host
+        self.port = port
+        self.threads = threads
+        self.max_request_bytes = max_request_bytes
+        loader = functools.partial(
+            LoadedVersion,
+            max_batch_size=max_batch_size,
+            batch_timeout_s=batch_timeout_ms / 1000.0,
+            num_batch_threads=num_batch_threads,
+            image_input_pattern=image_input_pattern,
+            max_image_pixels=max_image_pixels,
+        )
+        self.manager = ModelManager(
+            base_path,
+            model_name,
+            poll_seconds=poll_seconds,
+            num_versions=num_versions,
+            loader=loader,
+        )
+        self.app = RestApp(self.manager, max_request_bytes=max_request_bytes)
+        self._socket_map: dict = {}
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    def _create(self) -> None:
+        from waitress.server import create_server
+
+        self._server = create_server(
+            self.app,
+            map=self._socket_map,
+            host=self.host,
+            port=self.port,
+            threads=self.threads,
+            # Ours answers 413 as JSON up to this; waitress refuses (plain text) beyond it.
+            max_request_body_size=2 * self.max_request_bytes + (1 << 20),
+            ident="vistflow",
+        )
+        self.port = self._server.effective_port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> ModelServer:
+        """Load the model, start the watcher and serve in a background thread."""
+        self._create()  # bind first: a busy port fails before minutes of model loading
+        self.manager.start()
+        self._thread = threading.Thread(target=self._server.run, name="waitress", daemon=True)
+        self._thread.start()
+        logger.info("serving %s on %s", self.manager.model_name, self.url)
+        return self
+
+    def serve_forever(self) -> None:
+        """Load the model, start the watcher and serve until interrupted."""
+        self._create()
+        self.manager.start()
+        logger.info("serving %s on %s", self.manager.model_name, self.url)
+        try:
+            self._server.run()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Finish in-flight requests, close every connection, unload every version."""
+        from waitress import wasyncore
+
+        server, self._server = self._server, None
+        if server is not None:
+            server.task_dispatcher.shutdown(timeout=10)  # lets running requests complete
+            if self._thread is not None and self._thread.is_alive():
+                # Sockets must be closed by the loop's own thread, or its select() sees EBADF.
+                server.trigger.pull_trigger(lambda: wasyncore.close_all(self._socket_map))
+                self._thread.join(10)
+            else:
+                wasyncore.close_all(self._socket_map)
+        self._thread = None
+        self.manager.stop()
+
+    def __enter__(self) -> ModelServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
