@@ -1,0 +1,1 @@
+"""A Pusher executor that publishes versions atomically (the stock one copies in place)."""

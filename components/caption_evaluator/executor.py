@@ -1,0 +1,517 @@
+"""CaptionEvaluator executor: decode, score candidate and baseline, decide the blessing, report.
+
+Outputs in the `blessing` artifact's directory:
+  BLESSED or NOT_BLESSED  empty marker file, as the stock Evaluator writes
+  reasons.json            every check: metric, value, bound, pass/fail
+  metrics.json            candidate (+ baseline) corpus metrics with their scoring signature
+  predictions.jsonl       per item: candidate (+ baseline) text and the references
+  report.html             self-contained HTML report
+Custom properties: `blessed` (1/0, what the Pusher and LatestBlessedModelStrategy read),
+`current_model(_id)`, `baseline_model(_id)` like the stock Evaluator, and the candidate's metrics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tfx import types
+from tfx.components.evaluator import constants
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, path_utils
+
+from components.caption_evaluator import blessing as blessing_rules
+from components.caption_evaluator import decoding, report
+from vistflow.errors import VistflowError
+
+logger = logging.getLogger(__name__)
+
+# Execution property names (shared with component.py).
+EVAL_SPLIT_KEY = "eval_split"
+PROFILE_KEY = "profile"
+GATE_METRIC_KEY = "gate_metric"
+THRESHOLDS_KEY = "thresholds"  # JSON object {metric: lower bound}
+TOLERANCE_KEY = "tolerance"
+MAX_EXAMPLES_KEY = "max_examples"
+METEOR_KEY = "meteor"
+BATCH_SIZE_KEY = "batch_size"
+SIGNATURE_KEY = "signature_name"
+REPORT_SAMPLES_KEY = "report_samples"
+
+PROFILES = ("coco", "vist-challenge", "vist-album")
+METEOR_MODES = ("java", "nltk", "none")
+
+REASONS_FILE = "reasons.json"
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.jsonl"
+REPORT_FILE = "report.html"
+SIGNATURE_PROPERTY = "metric_signature"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """The execution properties, validated."""
+
+    eval_split: str = "val"
+    profile: str = "coco"
+    gate_metric: str = "CIDEr"
+    thresholds: Mapping[str, float] | None = None
+    tolerance: float = 0.0
+    max_examples: int = 0
+    meteor: str = "java"
+    batch_size: int = 32
+    signature_name: str = "from_features"
+    report_samples: int = 6
+
+    @classmethod
+    def from_exec_properties(cls, props: Mapping[str, Any]) -> EvalConfig:
+        def get(key: str, default):
+            value = props.get(key)
+            return default if value is None or value == "" else value
+
+        raw = get(THRESHOLDS_KEY, "{}")
+        try:
+            thresholds = json.loads(raw) if isinstance(raw, str) else dict(raw)
+        except ValueError as e:
+            raise VistflowError(f"exec property {THRESHOLDS_KEY}: not JSON ({e})") from e
+        config = cls(
+            eval_split=str(get(EVAL_SPLIT_KEY, cls.eval_split)),
+            profile=str(get(PROFILE_KEY, cls.profile)),
+            gate_metric=str(get(GATE_METRIC_KEY, cls.gate_metric)),
+            thresholds=thresholds,
+            tolerance=float(get(TOLERANCE_KEY, cls.tolerance)),
+            max_examples=int(get(MAX_EXAMPLES_KEY, cls.max_examples)),
+            meteor=str(get(METEOR_KEY, cls.meteor)),
+            batch_size=int(get(BATCH_SIZE_KEY, cls.batch_size)),
+            signature_name=str(get(SIGNATURE_KEY, cls.signature_name)),
+            report_samples=int(get(REPORT_SAMPLES_KEY, cls.report_samples)),
+        )
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first invalid setting."""
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile {self.profile!r}: not one of {', '.join(PROFILES)}")
+        if self.meteor not in METEOR_MODES:
+            raise ValueError(f"meteor {self.meteor!r}: not one of {', '.join(METEOR_MODES)}")
+        if self.max_examples < 0 or self.batch_size < 1 or self.report_samples < 0:
+            raise ValueError("max_examples and report_samples must be >= 0, batch_size >= 1")
+        blessing_rules.validate_config(self.thresholds or {}, self.gate_metric, self.tolerance)
+
+
+@dataclass
+class _Decoded:
+    model: decoding.FeatureModel
+    metas: list[decoding.ExampleMeta]
+    predictions: dict[str, decoding.PhotoPrediction]
+
+
+def _score(
+    predictions: Mapping[str, str],
+    references: Mapping[str, Sequence[str]],
+    config: EvalConfig,
+    *,
+    stories: tuple[dict, dict] | None = None,
+    meteor_scorer: Any = None,
+):
+    """Score with the scoring library. `stories` (albums, photo sequences): SIS under a VIST
+    profile, where `score_stories` builds the protocol's references itself."""
+    # Imported here: METEOR may start a JVM; keep module import cheap.
+    from components.caption_evaluator.scoring import score, score_stories
+
+    if stories is not None:
+        albums, sequences = stories
+        return score_stories(
+            predictions,
+            albums,
+            profile=config.profile,
+            meteor=config.meteor,
+            photo_sequences=sequences,
+            meteor_scorer=meteor_scorer,
+        )
+    return score(
+        predictions,
+        references,
+        profile=config.profile,
+        meteor=config.meteor,
+        meteor_scorer=meteor_scorer,
+    )
+
+
+@contextlib.contextmanager
+def _meteor_jvm(config: EvalConfig) -> Iterator[Any]:
+    """One METEOR 1.5 JVM for the candidate and the baseline (it takes seconds to start)."""
+    if config.meteor != "java":
+        yield None
+        return
+    from components.caption_evaluator.scoring import MeteorJava, get_profile
+
+    with MeteorJava(get_profile(config.profile).meteor_options) as jvm:
+        yield jvm
+
+
+def _item_scores(result: Any, metric: str) -> dict[str, float]:
+    """Per-item values of one metric, whichever way the scorer nests `per_item`."""
+    per_item = getattr(result, "per_item", None) or {}
+    if isinstance(per_item.get(metric), Mapping):  # {metric: {id: value}}
+        return {str(k): float(v) for k, v in per_item[metric].items()}
+    return {  # {id: {metric: value}}
+        str(k): float(v[metric])
+        for k, v in per_item.items()
+        if isinstance(v, Mapping) and v.get(metric) is not None
+    }
+
+
+def _finite(metrics: Mapping[str, Any]) -> dict[str, float]:
+    out = {}
+    for name, value in metrics.items():
+        try:
+            out[str(name)] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def _grid(meta: decoding.ExampleMeta, attention) -> tuple[int, int] | None:
+    if attention is None:
+        return None
+    cells = attention.shape[-1]
+    if len(meta.local_shape) == 3 and meta.local_shape[0] * meta.local_shape[1] == cells:
+        return int(meta.local_shape[0]), int(meta.local_shape[1])
+    side = int(math.isqrt(cells))
+    return (side, side) if side * side == cells else None
+
+
+def saved_model_path(model: types.Artifact) -> str:
+    """The SavedModel directory of a Model artifact (`<uri>/Format-Serving` for TFX >= 0.26).
+
+    Artifacts registered without a `tfx_version` (e.g. by an Importer) count as "old" for TFX's
+    path_utils, which then looks in `serving_model_dir/`; fall back to the layouts that exist.
+    """
+    from tfx.dsl.io import fileio
+
+    candidates = [
+        path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model)),
+        path_utils.serving_model_path(model.uri, False),
+        model.uri,
+    ]
+    for path in candidates:
+        if fileio.exists(os.path.join(path, "saved_model.pb")):
+            return path
+    raise VistflowError(f"{model.uri}: Model artifact holds no SavedModel (looked in {candidates})")
+
+
+def choose_samples(item_ids: Sequence[str], scores: Mapping[str, float], n: int) -> list[str]:
+    """`n` items for the report: the worst half and the best half by the candidate's score.
+
+    Without per-item scores, the first `n` ids (sorted) - deterministic either way.
+    """
+    if n <= 0:
+        return []
+    scored = sorted((i for i in item_ids if i in scores), key=lambda i: (scores[i], i))
+    if not scored:
+        return sorted(item_ids)[:n]
+    if len(scored) <= n:
+        return scored
+    worst = scored[: (n + 1) // 2]
+    best = scored[len(scored) - n // 2 :]
+    return worst + best
+
+
+class Executor(base_executor.BaseExecutor):
+    """Decodes the eval split with the candidate and the baseline model and blesses or not."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        config = EvalConfig.from_exec_properties(exec_properties)
+        examples = artifact_utils.get_single_instance(
+            input_dict[standard_component_specs.EXAMPLES_KEY]
+        )
+        model = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_KEY])
+        baselines = input_dict.get(standard_component_specs.BASELINE_MODEL_KEY) or []
+        if len(baselines) > 1:
+            raise ValueError(f"expected at most one baseline model, got {len(baselines)}")
+        baseline = baselines[0] if baselines else None
+        blessing = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.BLESSING_KEY]
+        )
+
+        split_names = artifact_utils.decode_split_names(examples.split_names or "[]")
+        if split_names and config.eval_split not in split_names:
+            raise VistflowError(
+                f"{examples.uri}: no split {config.eval_split!r} (has {', '.join(split_names)})"
+            )
+        files = decoding.split_files(examples.uri, config.eval_split)
+
+        candidate = self._decode(model, files, config)
+        items = decoding.build_items(candidate.metas, config.profile)
+        if not items:
+            raise VistflowError(
+                f"{examples.uri}: split {config.eval_split!r} has no item with reference text"
+            )
+        references = {item.item_id: list(item.references) for item in items}
+        stories = None
+        if config.profile != "coco" and all(m.task == "sis" for m in candidate.metas):
+            stories = decoding.story_references(candidate.metas)
+
+        base_decoded = None
+        if baseline is not None and os.path.normpath(baseline.uri) != os.path.normpath(model.uri):
+            base_decoded = self._decode(baseline, files, config)
+        elif baseline is not None:
+            base_decoded = candidate  # the candidate is the blessed model itself (a rerun)
+
+        def texts(decoded: _Decoded) -> dict[str, str]:
+            return {
+                i.item_id: i.text(decoded.predictions, per_story=decoded.model.per_story)
+                for i in items
+            }
+
+        with _meteor_jvm(config) as jvm:
+            cand_text = texts(candidate)
+            cand_result = _score(cand_text, references, config, stories=stories, meteor_scorer=jvm)
+            base_text, base_result = None, None
+            if base_decoded is candidate:
+                base_text, base_result = cand_text, cand_result
+            elif base_decoded is not None:
+                base_text = texts(base_decoded)
+                base_result = _score(
+                    base_text, references, config, stories=stories, meteor_scorer=jvm
+                )
+
+        cand_metrics = _finite(cand_result.metrics)
+        base_metrics = _finite(base_result.metrics) if base_result is not None else None
+        blessed, checks = blessing_rules.decide(
+            cand_metrics,
+            base_metrics,
+            thresholds=blessing_rules.validate_config(
+                config.thresholds or {}, config.gate_metric, config.tolerance
+            ),
+            gate_metric=config.gate_metric,
+            tolerance=config.tolerance,
+        )
+        for check in checks:
+            logger.info("check %s: %s", "passed" if check.passed else "FAILED", check.detail)
+
+        self._write_outputs(
+            blessing=blessing,
+            blessed=blessed,
+            checks=checks,
+            config=config,
+            model=model,
+            baseline=baseline,
+            items=items,
+            candidate=candidate,
+            cand_text=cand_text,
+            cand_result=cand_result,
+            base_decoded=base_decoded,
+            base_text=base_text,
+            base_result=base_result,
+            exec_properties=exec_properties,
+        )
+        logger.info(
+            "CaptionEvaluator: %s (%s %s=%.4f) -> %s",
+            "BLESSED" if blessed else "NOT BLESSED",
+            config.eval_split,
+            config.gate_metric,
+            cand_metrics.get(config.gate_metric, float("nan")),
+            blessing.uri,
+        )
+
+    def _decode(self, model: types.Artifact, files: list[str], config: EvalConfig) -> _Decoded:
+        path = saved_model_path(model)
+        feature_model = decoding.FeatureModel(path, config.signature_name)
+        metas, predictions = feature_model.decode(
+            decoding.iter_examples(files, config.max_examples), config.batch_size
+        )
+        return _Decoded(feature_model, metas, predictions)
+
+    def _write_outputs(
+        self,
+        *,
+        blessing: types.Artifact,
+        blessed: bool,
+        checks: list[blessing_rules.Check],
+        config: EvalConfig,
+        model: types.Artifact,
+        baseline: types.Artifact | None,
+        items: list[decoding.EvalItem],
+        candidate: _Decoded,
+        cand_text: dict[str, str],
+        cand_result: Any,
+        base_decoded: _Decoded | None,
+        base_text: dict[str, str] | None,
+        base_result: Any,
+        exec_properties: Mapping[str, Any],
+    ) -> None:
+        uri = blessing.uri
+        cand_metrics = _finite(cand_result.metrics)
+        io_utils.write_string_file(
+            os.path.join(uri, REASONS_FILE),
+            json.dumps(
+                {
+                    "blessed": blessed,
+                    "gate_metric": config.gate_metric,
+                    "tolerance": config.tolerance,
+                    "has_baseline": baseline is not None,
+                    "checks": [c.to_json() for c in checks],
+                },
+                indent=2,
+            ),
+        )
+        metrics_doc = {
+            "eval_split": config.eval_split,
+            "profile": config.profile,
+            "meteor": config.meteor,
+            "items": len(items),
+            "candidate": {
+                "uri": model.uri,
+                "metrics": cand_metrics,
+                "signature": str(cand_result.signature),
+            },
+            "baseline": None,
+        }
+        if base_result is not None and baseline is not None:
+            metrics_doc["baseline"] = {
+                "uri": baseline.uri,
+                "metrics": _finite(base_result.metrics),
+                "signature": str(base_result.signature),
+            }
+        io_utils.write_string_file(
+            os.path.join(uri, METRICS_FILE), json.dumps(metrics_doc, indent=2)
+        )
+        lines = []
+        for item in items:
+            row = {"id": item.item_id, "candidate": cand_text[item.item_id]}
+            if base_text is not None:
+                row["baseline"] = base_text[item.item_id]
+            row["references"] = list(item.references)
+            lines.append(json.dumps(row, ensure_ascii=False))
+        io_utils.write_string_file(os.path.join(uri, PREDICTIONS_FILE), "\n".join(lines) + "\n")
+
+        self._write_report(
+            uri,
+            blessed,
+            checks,
+            config,
+            model,
+            baseline,
+            items,
+            candidate,
+            cand_result,
+            base_decoded,
+            base_result,
+        )
+
+        # The marker file and the custom properties, exactly as the stock Evaluator sets them.
+        marker = constants.BLESSED_FILE_NAME if blessed else constants.NOT_BLESSED_FILE_NAME
+        io_utils.write_string_file(os.path.join(uri, marker), "")
+        blessing.set_int_custom_property(
+            constants.ARTIFACT_PROPERTY_BLESSED_KEY,
+            constants.BLESSED_VALUE if blessed else constants.NOT_BLESSED_VALUE,
+        )
+        blessing.set_string_custom_property(
+            constants.ARTIFACT_PROPERTY_CURRENT_MODEL_URI_KEY, model.uri
+        )
+        blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY, model.id)
+        if baseline is not None:
+            blessing.set_string_custom_property(
+                constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY, baseline.uri
+            )
+            blessing.set_int_custom_property(
+                constants.ARTIFACT_PROPERTY_BASELINE_MODEL_ID_KEY, baseline.id
+            )
+        if "current_component_id" in exec_properties:
+            blessing.set_string_custom_property(
+                "component_id", exec_properties["current_component_id"]
+            )
+        failed = [c.detail for c in checks if not c.passed]
+        blessing.set_string_custom_property(
+            constants.ARTIFACT_PROPERTY_BLESSING_MESSAGE_KEY,
+            "all checks passed" if not failed else "; ".join(failed),
+        )
+        for name, value in cand_metrics.items():
+            if not math.isnan(value):
+                blessing.set_float_custom_property(name, value)
+        blessing.set_string_custom_property(SIGNATURE_PROPERTY, str(cand_result.signature))
+        blessing.set_string_custom_property("eval_split", config.eval_split)
+        blessing.set_int_custom_property("eval_items", len(items))
+
+    def _write_report(
+        self,
+        uri: str,
+        blessed: bool,
+        checks: list[blessing_rules.Check],
+        config: EvalConfig,
+        model: types.Artifact,
+        baseline: types.Artifact | None,
+        items: list[decoding.EvalItem],
+        candidate: _Decoded,
+        cand_result: Any,
+        base_decoded: _Decoded | None,
+        base_result: Any,
+    ) -> None:
+        by_id = {item.item_id: item for item in items}
+        cand_scores = _item_scores(cand_result, config.gate_metric)
+        base_scores = _item_scores(base_result, config.gate_metric) if base_result else {}
+        samples = []
+        for item_id in choose_samples(list(by_id), cand_scores, config.report_samples):
+            item = by_id[item_id]
+            preds = item.predictions(candidate.predictions, per_story=candidate.model.per_story)
+            base_preds = (
+                item.predictions(base_decoded.predictions, per_story=base_decoded.model.per_story)
+                if base_decoded is not None
+                else None
+            )
+            samples.append(
+                report.Sample(
+                    item_id=item_id,
+                    photos=item.photos,
+                    references=item.references,
+                    candidate=preds,
+                    baseline=base_preds,
+                    candidate_score=cand_scores.get(item_id),
+                    baseline_score=base_scores.get(item_id),
+                    grid=_grid(item.example, preds[0].attention if preds else None),
+                )
+            )
+        html = report.render_report(
+            blessed=blessed,
+            checks=checks,
+            candidate=report.ModelSummary(
+                "candidate", model.uri, _finite(cand_result.metrics), str(cand_result.signature)
+            ),
+            baseline=(
+                report.ModelSummary(
+                    "baseline",
+                    baseline.uri,
+                    _finite(base_result.metrics),
+                    str(base_result.signature),
+                )
+                if baseline is not None and base_result is not None
+                else None
+            ),
+            gate_metric=config.gate_metric,
+            samples=samples,
+            context={
+                "eval split": config.eval_split,
+                "items scored": str(len(items)),
+                "profile": config.profile,
+                "METEOR": config.meteor,
+                "gate": f"{config.gate_metric} (tolerance {config.tolerance:g})",
+                "thresholds": json.dumps(dict(config.thresholds or {}), sort_keys=True),
+            },
+        )
+        report.write_report(os.path.join(uri, REPORT_FILE), html)

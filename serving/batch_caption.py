@@ -1,0 +1,598 @@
+"""Caption a large image collection with an exported SavedModel (Beam, any runner).
+
+    python -m serving.batch_caption --model DIR --input 'images/**' --output OUT \
+        [--batch-size 16] [--runner DataflowRunner ...]
+
+Steps: match the files (or read a list of paths), skip images already captioned by an earlier
+run, read and check each image (unreadable ones go to `rejects.jsonl` with a reason), batch,
+run the model's `serving_default` signature through RunInference with a custom ModelHandler,
+write results, then merge.
+
+Kill-safe resume: results are written as part files under `OUT/_parts/` named by a hash of the
+paths they hold, each written to a temporary name and renamed, so a part is either complete or
+absent. A rerun reads the paths in the finished parts and skips them; the final step merges
+every part into `OUT/captions.jsonl` (one line per image, sorted by path, deduplicated by path)
+and `OUT/rejects.jsonl`, again through temp + rename. Killing the job at any point and
+rerunning it therefore captions every image exactly once in the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes, FileMetadata
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult
+from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
+from apache_beam.transforms.window import GlobalWindows
+
+from vistflow.batch_caption_cli import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, add_arguments
+from vistflow.errors import VistflowError
+
+logger = logging.getLogger(__name__)
+
+NAMESPACE = "batch_caption"
+PARTS_DIR = "_parts"
+CAPTION_PARTS = "captions"
+REJECT_PARTS = "rejects"
+CAPTIONS_FILE = "captions.jsonl"
+REJECTS_FILE = "rejects.jsonl"
+SUMMARY_FILE = "summary.json"
+TMP_PREFIX = ".tmp-"
+REJECT_REASONS = (
+    "missing_image",
+    "empty_file",
+    "undecodable",
+    "not_an_image",
+    "too_large",
+    "inference_failed",
+)
+REJECTS_TAG = "rejects"
+
+
+def image_id(path: str) -> str:
+    """The id written for an image: its file name without extension (VIST's photo id)."""
+    return os.path.splitext(os.path.basename(path.rstrip("/")))[0]
+
+
+def _reject(path: str, reason: str, detail: str) -> dict:
+    return {"id": image_id(path), "path": path, "reason": reason, "detail": detail}
+
+
+def _absolute(path: str) -> str:
+    return path if "://" in path else os.path.abspath(path)
+
+
+def _path_of(element: FileMetadata | str) -> str:
+    return element.path if isinstance(element, FileMetadata) else str(element)
+
+
+# --------------------------------------------------------------------------- reading, checking
+
+
+class CheckImageFn(beam.DoFn):
+    """ReadableFile -> (path, image bytes the model can decode), or a reject.
+
+    JPEG/PNG in RGB or grayscale pass through untouched; other formats and modes (CMYK, palette,
+    RGBA, 16-bit, GIF, BMP, TIFF...) are converted to RGB and re-encoded as PNG (lossless), so
+    the model's in-graph `decode_image` only ever sees what it supports.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS):
+        self._max_bytes = max_bytes
+        self._max_pixels = max_pixels
+
+    def setup(self):
+        self._rejected = {r: Metrics.counter(NAMESPACE, f"rejected_{r}") for r in REJECT_REASONS}
+        self._converted = Metrics.counter(NAMESPACE, "images_converted")
+        self._ok = Metrics.counter(NAMESPACE, "images_checked")
+        self._read = Metrics.counter(NAMESPACE, "images_read")
+
+    def process(self, readable: fileio.ReadableFile) -> Iterator[Any]:
+        path = readable.metadata.path
+        self._read.inc()
+        result = self._check(readable, path)
+        if isinstance(result, dict):
+            self._rejected[result["reason"]].inc()
+            yield beam.pvalue.TaggedOutput(REJECTS_TAG, result)
+        else:
+            self._ok.inc()
+            yield path, result
+
+    def _check(self, readable: fileio.ReadableFile, path: str) -> bytes | dict:
+        from PIL import Image, UnidentifiedImageError
+
+        size = readable.metadata.size_in_bytes  # 0 when unknown (paths from --input-list)
+        if size > self._max_bytes:
+            return _reject(path, "too_large", f"{size} bytes > {self._max_bytes}")
+        try:
+            with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                data = f.read(self._max_bytes + 1)
+        except FileNotFoundError as e:
+            return _reject(path, "missing_image", str(e))
+        except Exception as e:  # noqa: BLE001 - BeamIOError/OSError from any filesystem
+            if not FileSystems.exists(path):
+                return _reject(path, "missing_image", str(e))
+            return _reject(path, "undecodable", f"cannot read: {e}")
+        if not data:
+            return _reject(path, "empty_file", "0 bytes")
+        if len(data) > self._max_bytes:
+            return _reject(path, "too_large", f"more than {self._max_bytes} bytes")
+        try:
+            img = Image.open(io.BytesIO(data))
+        except UnidentifiedImageError:
+            return _reject(path, "not_an_image", "not a format PIL recognises")
+        except Image.DecompressionBombError as e:
+            return _reject(path, "too_large", str(e))
+        except Exception as e:  # noqa: BLE001 - PIL raises many types on broken headers
+            return _reject(path, "undecodable", f"{type(e).__name__}: {e}")
+        width, height = img.size
+        if width * height > self._max_pixels:
+            return _reject(path, "too_large", f"{width}x{height} > {self._max_pixels} pixels")
+        if width == 0 or height == 0:
+            return _reject(path, "undecodable", f"{width}x{height} image")
+        fmt, mode = img.format, img.mode
+        try:
+            img.verify()  # structure and checksums; the image object is unusable afterwards
+            img = Image.open(io.BytesIO(data))
+            img.load()  # full decode: catches truncated pixel data that verify() misses
+        except Image.DecompressionBombError as e:
+            return _reject(path, "too_large", str(e))
+        except Exception as e:  # noqa: BLE001
+            return _reject(path, "undecodable", f"{type(e).__name__}: {e}")
+        if fmt in ("JPEG", "PNG") and mode in ("RGB", "L"):
+            return data
+        self._converted.inc()
+        buf = io.BytesIO()
+        img.convert("RGB").save(buf, format="PNG")
+        return buf.getvalue()
+
+
+class ReadAndCheckImages(beam.PTransform):
+    """FileMetadata/paths -> main: (path, bytes); `rejects`: {"id","path","reason","detail"}.
+
+    Files are opened through `fileio.ReadMatches`, so any Beam file system works (gs://, s3://).
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS):
+        super().__init__()
+        self._fn = CheckImageFn(max_bytes, max_pixels)
+
+    def expand(self, pcoll):
+        return (
+            pcoll
+            # Bytes as stored: an image named *.gz must not be gunzipped.
+            | "ReadMatches" >> fileio.ReadMatches(compression=CompressionTypes.UNCOMPRESSED)
+            | "CheckImage" >> beam.ParDo(self._fn).with_outputs(REJECTS_TAG, main="images")
+        )
+
+
+# --------------------------------------------------------------------------- the model
+
+
+class _Captioner:
+    """A loaded SavedModel's `serving_default`; keeps the loaded object alive for the call."""
+
+    def __init__(self, path: str, signature: str):
+        import tensorflow as tf
+
+        self.path = path
+        self._loaded = tf.saved_model.load(path)
+        if signature not in self._loaded.signatures:
+            raise VistflowError(f"{path}: no {signature!r} signature")
+        self._fn = self._loaded.signatures[signature]
+        _, inputs = self._fn.structured_input_signature
+        self._input = _image_input(path, {k: v.dtype.name for k, v in inputs.items()})
+
+    def __call__(self, images: Sequence[bytes]) -> dict[str, Any]:
+        import tensorflow as tf
+
+        out = self._fn(**{self._input: tf.constant(list(images), dtype=tf.string)})
+        return {k: v.numpy() for k, v in out.items()}
+
+
+def _image_input(path: str, inputs: dict[str, str]) -> str:
+    """The name of the signature's image-bytes input ({name: dtype name})."""
+    strings = [name for name, dtype in inputs.items() if dtype == "string"]
+    if "images" in strings:
+        return "images"
+    if len(strings) == 1 and len(inputs) == 1:
+        return strings[0]
+    raise VistflowError(
+        f"{path}: serving_default must take one string input of encoded images "
+        f"(has {', '.join(f'{k}: {v}' for k, v in inputs.items()) or 'none'})"
+    )
+
+
+class CaptionModelHandler(ModelHandler[bytes, dict, _Captioner]):
+    """RunInference handler for the exported captioner (Beam's TF handlers use Keras loading).
+
+    A batch the model rejects (e.g. one image TF cannot decode) is retried image by image, so
+    one bad image costs only itself: it comes back as `{"error": ...}` and becomes a reject.
+    """
+
+    def __init__(
+        self, saved_model_dir: str, batch_size: int = 16, signature: str = "serving_default"
+    ):
+        super().__init__()
+        self._path = saved_model_dir
+        self._batch_size = batch_size
+        self._signature = signature
+
+    def load_model(self) -> _Captioner:
+        return _Captioner(self._path, self._signature)
+
+    def run_inference(
+        self, batch: Sequence[bytes], model: _Captioner, inference_args: dict | None = None
+    ) -> Iterable[PredictionResult]:
+        try:
+            out = model(batch)
+        except Exception as e:  # noqa: BLE001 - tf.errors.* on bad inputs
+            if len(batch) == 1:
+                return [PredictionResult(batch[0], {"error": _error_text(e)}, self._path)]
+            logger.warning("batch of %d failed (%s); retrying one by one", len(batch), e)
+            return [r for image in batch for r in self.run_inference([image], model)]
+        results = []
+        for i, image in enumerate(batch):
+            caption = out["captions"][i]
+            if isinstance(caption, bytes):
+                caption = caption.decode("utf-8", "replace")
+            score = float(out["scores"][i]) if "scores" in out else None
+            results.append(
+                PredictionResult(image, {"caption": str(caption), "score": score}, self._path)
+            )
+        return results
+
+    def batch_elements_kwargs(self) -> dict[str, int]:
+        # Fixed-size batches: the model's cost is per batch, adaptive sizing would start at 1.
+        return {"min_batch_size": self._batch_size, "max_batch_size": self._batch_size}
+
+    def get_num_bytes(self, batch: Sequence[bytes]) -> int:
+        return sum(len(b) for b in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return NAMESPACE
+
+
+def _error_text(e: Exception) -> str:
+    text = getattr(e, "message", None) or str(e)
+    return f"{type(e).__name__}: {text.strip().splitlines()[0] if text.strip() else ''}"
+
+
+def to_row(keyed: tuple[str, PredictionResult]) -> Iterator[Any]:
+    """(path, PredictionResult) -> output row, or a reject when inference failed."""
+    path, result = keyed
+    inference = result.inference
+    if "error" in inference:
+        yield beam.pvalue.TaggedOutput(
+            REJECTS_TAG, _reject(path, "inference_failed", inference["error"])
+        )
+        return
+    score = inference.get("score")
+    yield {
+        "id": image_id(path),
+        "path": path,
+        "caption": inference["caption"].strip(),
+        "score": None if score is None else round(float(score), 6),
+    }
+
+
+class CaptionImages(beam.PTransform):
+    """(path, bytes) -> main: {"id","path","caption","score"}; `rejects`: failed inferences."""
+
+    def __init__(self, model_handler: ModelHandler):
+        super().__init__()
+        self._handler = model_handler
+
+    def expand(self, pcoll):
+        from apache_beam.ml.inference.base import RunInference
+
+        return (
+            pcoll
+            | "RunInference" >> RunInference(KeyedModelHandler(self._handler))
+            | "ToRow" >> beam.FlatMap(to_row).with_outputs(REJECTS_TAG, main="rows")
+        )
+
+
+# --------------------------------------------------------------------------- parts and resume
+
+
+def _dumps(row: dict) -> str:
+    # Key order as built (id, path, caption, score / id, path, reason, detail).
+    return json.dumps(row, ensure_ascii=False)
+
+
+def part_name(paths: Iterable[str]) -> str:
+    """A part's file name: a stable hash of the (sorted) image paths it holds."""
+    digest = hashlib.sha256("\n".join(sorted(paths)).encode()).hexdigest()[:24]
+    return f"part-{digest}.jsonl"
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write `path` through a temporary sibling and a rename (readers never see it partial)."""
+    directory = os.path.dirname(path)
+    tmp = FileSystems.join(directory, f"{TMP_PREFIX}{uuid.uuid4().hex}")
+    with FileSystems.create(tmp) as f:
+        f.write(text.encode("utf-8"))
+    if FileSystems.exists(path):
+        # Same name = same paths (a retried bundle); local rename would overwrite, GCS not.
+        FileSystems.delete([path])
+    FileSystems.rename([tmp], [path])
+
+
+class WritePartsFn(beam.DoFn):
+    """Rows -> part files of at most `rows_per_part` rows; outputs the part paths."""
+
+    def __init__(self, parts_dir: str, rows_per_part: int):
+        self._dir = parts_dir
+        self._n = rows_per_part
+
+    def setup(self):
+        self._parts = Metrics.counter(NAMESPACE, "parts_written")
+
+    def start_bundle(self):
+        self._rows: list[dict] = []
+
+    def process(self, row: dict) -> Iterator[str]:
+        self._rows.append(row)
+        if len(self._rows) >= self._n:
+            yield self._flush()
+
+    def finish_bundle(self):
+        if self._rows:
+            yield GlobalWindows.windowed_value(self._flush())
+
+    def _flush(self) -> str:
+        rows = sorted(self._rows, key=lambda r: r["path"])
+        self._rows = []
+        path = FileSystems.join(self._dir, part_name(r["path"] for r in rows))
+        write_atomically(path, "".join(_dumps(r) + "\n" for r in rows))
+        self._parts.inc()
+        return path
+
+
+def _part_files(parts_dir: str) -> list[str]:
+    pattern = FileSystems.join(parts_dir, "part-*.jsonl")
+    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+
+
+def _read_rows(part: str) -> Iterator[dict]:
+    with FileSystems.open(part, compression_type="uncompressed") as f:
+        for n, line in enumerate(f.read().decode("utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                # Parts are renamed into place whole, so this is damage from outside the job.
+                logger.warning("%s:%d: not JSON; ignored", part, n)
+                continue
+            if isinstance(row, dict) and isinstance(row.get("path"), str):
+                yield row
+
+
+def done_paths(readable: fileio.ReadableFile) -> Iterator[str]:
+    """The image paths in one finished caption part."""
+    for row in _read_rows(readable.metadata.path):
+        yield row["path"]
+
+
+class SkipDoneFn(beam.DoFn):
+    """Drops files already captioned by an earlier (killed or finished) run."""
+
+    def setup(self):
+        self._skipped = Metrics.counter(NAMESPACE, "skipped_already_done")
+
+    def process(self, element, done: dict):
+        if _path_of(element) in done:
+            self._skipped.inc()
+            return
+        yield element
+
+
+def merge_parts(output_dir: str) -> dict:
+    """Merge every part into captions.jsonl / rejects.jsonl (sorted, one line per path).
+
+    Returns the summary also written to summary.json. Deterministic: the same parts give
+    byte-identical outputs whatever the runner, bundling or number of reruns.
+    """
+    caption_dir = FileSystems.join(output_dir, PARTS_DIR, CAPTION_PARTS)
+    reject_dir = FileSystems.join(output_dir, PARTS_DIR, REJECT_PARTS)
+    captions: dict[str, dict] = {}
+    for part in _part_files(caption_dir):
+        for row in _read_rows(part):
+            captions.setdefault(row["path"], row)
+    rejects: dict[str, dict] = {}
+    for part in _part_files(reject_dir):
+        for row in _read_rows(part):
+            # An image fixed since an earlier run was captioned after its reject was written.
+            if row["path"] not in captions:
+                rejects.setdefault(row["path"], row)
+    write_atomically(
+        FileSystems.join(output_dir, CAPTIONS_FILE),
+        "".join(_dumps(captions[p]) + "\n" for p in sorted(captions)),
+    )
+    write_atomically(
+        FileSystems.join(output_dir, REJECTS_FILE),
+        "".join(_dumps(rejects[p]) + "\n" for p in sorted(rejects)),
+    )
+    by_reason: dict[str, int] = {}
+    for row in rejects.values():
+        by_reason[row.get("reason", "?")] = by_reason.get(row.get("reason", "?"), 0) + 1
+    summary = {
+        "captions": len(captions),
+        "rejects": len(rejects),
+        "rejects_by_reason": dict(sorted(by_reason.items())),
+        "output": output_dir,
+    }
+    write_atomically(FileSystems.join(output_dir, SUMMARY_FILE), json.dumps(summary, indent=2))
+    # Temporaries left by killed runs: this step runs after every writer of this run finished.
+    stale = [
+        m.path
+        for d in (caption_dir, reject_dir, output_dir)
+        for m in FileSystems.match([FileSystems.join(d, f"{TMP_PREFIX}*")])[0].metadata_list
+    ]
+    if stale:
+        FileSystems.delete(stale)
+    return summary
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+def resolve_model_dir(model: str) -> str:
+    """A SavedModel dir from: a SavedModel, `<base>/<model>` (latest version) or a TFX Model."""
+    if "://" in model:
+        if not FileSystems.exists(FileSystems.join(model, "saved_model.pb")):
+            raise VistflowError(f"{model}: no saved_model.pb (give the SavedModel directory)")
+        return model
+    from serving.layout import is_saved_model_dir, resolve_saved_model
+
+    serving = Path(model) / "Format-Serving"
+    if is_saved_model_dir(serving):
+        return str(serving)
+    return str(resolve_saved_model(Path(model)))
+
+
+def check_signature(saved_model_dir: str, signature: str = "serving_default") -> None:
+    """Fail before launching workers if the model cannot serve images -> captions.
+
+    Reads the signature from saved_model.pb (cheap: no variables, no graph loading).
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    with FileSystems.open(
+        FileSystems.join(saved_model_dir, "saved_model.pb"), compression_type="uncompressed"
+    ) as f:
+        proto = saved_model_pb2.SavedModel.FromString(f.read())
+    defs = proto.meta_graphs[0].signature_def if proto.meta_graphs else {}
+    if signature not in defs:
+        raise VistflowError(
+            f"{saved_model_dir}: no {signature!r} signature (has {', '.join(sorted(defs)) or 'none'})"
+        )
+    sig = defs[signature]
+    from tensorflow.core.framework import types_pb2
+
+    _image_input(
+        saved_model_dir,
+        {
+            k: types_pb2.DataType.Name(v.dtype).removeprefix("DT_").lower()
+            for k, v in sig.inputs.items()
+        },
+    )
+    if "captions" not in sig.outputs:
+        raise VistflowError(
+            f"{saved_model_dir}: {signature!r} returns no 'captions' "
+            f"(returns {', '.join(sorted(sig.outputs))})"
+        )
+
+
+def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, model_dir: str) -> None:
+    """Add the batch-captioning transforms to `pipeline`."""
+    out = args.output.rstrip("/")
+    caption_parts = FileSystems.join(out, PARTS_DIR, CAPTION_PARTS)
+    reject_parts = FileSystems.join(out, PARTS_DIR, REJECT_PARTS)
+    rows_per_part = args.rows_per_part or 8 * args.batch_size
+
+    done = (
+        pipeline
+        | "DonePattern" >> beam.Create([FileSystems.join(caption_parts, "part-*.jsonl")])
+        | "MatchDoneParts" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
+        | "ReadDoneParts" >> fileio.ReadMatches()
+        | "DonePaths" >> beam.FlatMap(done_paths)
+        | "AsKeys" >> beam.Map(lambda path: (path, True))
+    )
+    if args.input:
+        files = (
+            pipeline
+            | "MatchInput" >> fileio.MatchFiles(args.input)
+            # Never caption our own outputs when --output lies under the input glob.
+            | "NotOutputs"
+            >> beam.Filter(lambda m, prefix: not m.path.startswith(prefix), out + "/")
+        )
+    else:
+        files = (
+            pipeline
+            | "ReadInputList" >> beam.io.ReadFromText(args.input_list)
+            | "NonEmpty" >> beam.Filter(str.strip)
+            | "AbsolutePaths" >> beam.Map(lambda line: _absolute(line.strip()))
+        )
+    todo = files | "SkipDone" >> beam.ParDo(SkipDoneFn(), done=beam.pvalue.AsDict(done))
+    checked = todo | "ReadAndCheck" >> ReadAndCheckImages(args.max_bytes, args.max_pixels)
+    captioned = checked.images | "Caption" >> CaptionImages(
+        CaptionModelHandler(model_dir, args.batch_size)
+    )
+    rejects = (checked.rejects, captioned.rejects) | "AllRejects" >> beam.Flatten()
+    written = (
+        captioned.rows
+        | "WriteCaptionParts" >> beam.ParDo(WritePartsFn(caption_parts, rows_per_part)),
+        rejects | "WriteRejectParts" >> beam.ParDo(WritePartsFn(reject_parts, rows_per_part)),
+    ) | "AllParts" >> beam.Flatten()
+    (
+        written
+        | "WaitForParts" >> beam.combiners.Count.Globally()
+        | "MergeParts" >> beam.Map(lambda _, out_dir: merge_parts(out_dir), out)
+    )
+
+
+def run(
+    argv: Sequence[str] | None = None,
+    save_main_session: bool = True,
+    test_pipeline: beam.Pipeline | None = None,
+) -> dict:
+    """Run the job; returns the summary (captions, rejects by reason, skipped, newly captioned)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args, beam_args = parser.parse_known_args(argv)
+    if args.batch_size < 1 or args.rows_per_part < 0:
+        raise VistflowError("--batch-size must be >= 1 and --rows-per-part >= 0")
+    # Absolute local paths: resume matches images by path, whatever the rerun's working dir.
+    args.input = _absolute(args.input) if args.input else None
+    args.output = _absolute(args.output)
+    model_dir = resolve_model_dir(args.model)
+    if args.input and not FileSystems.match([args.input])[0].metadata_list:
+        raise VistflowError(f"--input {args.input}: no file matches")
+    if args.input_list and not FileSystems.exists(args.input_list):
+        raise VistflowError(f"--input-list {args.input_list}: no such file")
+    check_signature(model_dir)  # last: it imports TensorFlow
+
+    options = PipelineOptions(beam_args)
+    options.view_as(SetupOptions).save_main_session = save_main_session
+    pipeline = test_pipeline or beam.Pipeline(options=options)
+    build_pipeline(pipeline, args, model_dir)
+    result = pipeline.run()
+    result.wait_until_finish()
+
+    with FileSystems.open(FileSystems.join(args.output.rstrip("/"), SUMMARY_FILE)) as f:
+        summary = json.loads(f.read())
+    summary["model"] = model_dir
+    try:  # not every runner reports metrics
+        counters = {
+            r.key.metric.name: r.committed
+            for r in result.metrics().query(beam.metrics.MetricsFilter().with_namespace(NAMESPACE))[
+                "counters"
+            ]
+        }
+        summary["skipped_already_done"] = counters.get("skipped_already_done", 0)
+        summary["read_this_run"] = counters.get("images_read", 0)
+    except Exception:  # noqa: BLE001
+        logger.info("runner reported no metrics")
+    logger.info("batch caption done: %s", summary)
+    return summary
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    print(json.dumps(run(), indent=2))

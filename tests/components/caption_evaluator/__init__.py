@@ -1,0 +1,1 @@
+"""CaptionEvaluator tests (a package, so module names cannot clash with other folders)."""
