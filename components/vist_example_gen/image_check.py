@@ -1,0 +1,254 @@
+"""Checks one image file: exists, non-empty, is an image, within limits, decodes fully.
+
+Pure functions over bytes/paths so they are unit-testable without Beam; `CheckImages` in
+`transforms.py` runs them once per unique image.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import threading
+import warnings
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from components.vist_example_gen import reasons
+
+# PIL's own decompression-bomb threshold (~89.5 Mpx, 0.25 GB as RGB): far above any real VIST
+# (Flickr) or COCO photo, far below what would exhaust a worker.
+DEFAULT_MAX_PIXELS = 89_478_485
+THUMBNAIL_SIDE = 96
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """What counts as a usable image. Both limits are pipeline options.
+
+    Args:
+      max_pixels: width * height above this is `too_large` (decompression bombs, absurd sizes).
+      max_aspect: long side / short side above this is `too_large` too (a 30000x2 strip is an
+        absurd size: the feature extractor's centre crop would be empty).
+    """
+
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_aspect: float = 20.0
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """The verdict on one image file plus what the quality report needs about it."""
+
+    split: str
+    photo_id: str
+    uri: str  # "" when the file was not found
+    reason: str = ""  # "" = usable
+    detail: str = ""
+    n_bytes: int = 0
+    width: int = 0
+    height: int = 0
+    mode: str = ""  # PIL mode as stored (L, RGB, CMYK, P, RGBA, I;16, ...): "" if never opened
+    format: str = ""  # PIL format (JPEG, PNG, GIF, ...)
+    thumbnail: str = ""  # base64 JPEG, only for rejected images that decode at least partly
+    expected: str = ""  # where a missing file was looked for
+
+    @property
+    def ok(self) -> bool:
+        return not self.reason
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _ReadersWriterLock:
+    """Many strict decodes at once, or one lenient (truncation-tolerant) decode alone.
+
+    PIL only offers truncation tolerance as the process-global `ImageFile.LOAD_TRUNCATED_IMAGES`;
+    flipping it while another thread strictly decodes would let a truncated file pass.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    @contextmanager
+    def shared(self):
+        with self._cond:
+            while self._writer:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self):
+        with self._cond:
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+_TRUNCATION_LOCK = _ReadersWriterLock()
+
+
+def configure_pil(limits: ImageLimits) -> None:
+    """Sets PIL's process-wide bomb threshold to our limit (called from `DoFn.setup`).
+
+    PIL raises DecompressionBombError above 2x `MAX_IMAGE_PIXELS` before we see the size; tying
+    it to `max_pixels` keeps the option authoritative in both directions.
+    """
+    Image.MAX_IMAGE_PIXELS = limits.max_pixels
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    # Between 1x and 2x the threshold PIL only warns; we report those images as too_large.
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+def check_image_bytes(
+    data: bytes, *, split: str, photo_id: str, uri: str, limits: ImageLimits
+) -> ImageCheck:
+    """Classifies the bytes of one image file."""
+    base = dict(split=split, photo_id=photo_id, uri=uri, n_bytes=len(data))
+    if not data:
+        return ImageCheck(**base, reason=reasons.EMPTY_FILE, detail="file is 0 bytes")
+    try:
+        im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as e:
+        # PIL refuses before reporting the size; its message carries the pixel count only.
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        pixels = found.group(1) if found else "?"
+        return ImageCheck(
+            **base,
+            reason=reasons.TOO_LARGE,
+            detail=f"{pixels} pixels > max_pixels {limits.max_pixels} (decompression-bomb guard)",
+        )
+    except UnidentifiedImageError:
+        return ImageCheck(
+            **base,
+            reason=reasons.NOT_AN_IMAGE,
+            detail=f"no known image signature; file starts with {data[:12]!r}",
+        )
+    except Exception as e:  # noqa: BLE001 - a corrupt header raises anything from SyntaxError up
+        return ImageCheck(
+            **base, reason=reasons.UNDECODABLE, detail=f"header: {type(e).__name__}: {e}"
+        )
+    width, height = im.size
+    meta = dict(base, width=width, height=height, mode=im.mode, format=im.format or "")
+    if width <= 0 or height <= 0:
+        return ImageCheck(**meta, reason=reasons.UNDECODABLE, detail=f"size {width}x{height}")
+    if width * height > limits.max_pixels:
+        return ImageCheck(
+            **meta,
+            reason=reasons.TOO_LARGE,
+            detail=f"{width}x{height} = {width * height} pixels > max_pixels {limits.max_pixels}",
+        )
+    aspect = max(width, height) / min(width, height)
+    if aspect > limits.max_aspect:
+        return ImageCheck(
+            **meta,
+            reason=reasons.TOO_LARGE,
+            detail=f"{width}x{height}: aspect ratio {aspect:.1f} > max_aspect {limits.max_aspect}",
+        )
+    try:
+        with _TRUNCATION_LOCK.shared():
+            im.load()  # decodes every pixel: a truncated JPEG fails here, not at open()
+    except Exception as e:  # noqa: BLE001 - PIL raises OSError, SyntaxError, ValueError, ...
+        return ImageCheck(
+            **meta,
+            reason=reasons.UNDECODABLE,
+            detail=f"{type(e).__name__}: {e}",
+            thumbnail=_partial_thumbnail(data),
+        )
+    return ImageCheck(**meta)
+
+
+def check_image_file(
+    uri: str | None,
+    *,
+    split: str,
+    photo_id: str,
+    limits: ImageLimits,
+    expected_location: str = "",
+    open_fn: Callable[[str], io.BufferedIOBase] | None = None,
+) -> ImageCheck:
+    """Checks the image at `uri` (None = not found) and classifies it.
+
+    Args:
+      uri: path or URI of the image file, or None when no file exists for the photo.
+      expected_location: where the file was looked for, for the `missing_image` detail.
+      open_fn: opens a URI for binary reading; defaults to Beam's FileSystems (local, gs://, ...).
+    """
+    if not uri:
+        where = f" (looked for {expected_location})" if expected_location else ""
+        return ImageCheck(
+            split=split,
+            photo_id=photo_id,
+            uri="",
+            reason=reasons.MISSING_IMAGE,
+            detail=f"no image file{where}",
+            expected=expected_location,
+        )
+    if open_fn is None:
+        from apache_beam.io.filesystems import FileSystems
+
+        open_fn = FileSystems.open
+    try:
+        with open_fn(uri) as f:
+            data = f.read()
+    except FileNotFoundError:
+        return ImageCheck(
+            split=split,
+            photo_id=photo_id,
+            uri=uri,
+            reason=reasons.MISSING_IMAGE,
+            detail=f"{uri} does not exist",
+        )
+    except OSError as e:  # unreadable (permissions, a directory, I/O error): not usable
+        return ImageCheck(
+            split=split,
+            photo_id=photo_id,
+            uri=uri,
+            reason=reasons.MISSING_IMAGE,
+            detail=f"cannot read {uri}: {e}",
+        )
+    return check_image_bytes(data, split=split, photo_id=photo_id, uri=uri, limits=limits)
+
+
+def _partial_thumbnail(data: bytes) -> str:
+    """A base64 JPEG thumbnail of whatever part of a damaged image still decodes, or ""."""
+    try:
+        with _TRUNCATION_LOCK.exclusive():
+            previous = ImageFile.LOAD_TRUNCATED_IMAGES
+            ImageFile.LOAD_TRUNCATED_IMAGES = True
+            try:
+                im = Image.open(io.BytesIO(data))
+                im.draft("RGB", (THUMBNAIL_SIDE * 2, THUMBNAIL_SIDE * 2))  # JPEG: decode at 1/n
+                im.load()
+            finally:
+                ImageFile.LOAD_TRUNCATED_IMAGES = previous
+        return thumbnail_jpeg(im)
+    except Exception:  # noqa: BLE001 - no thumbnail is the expected outcome for most bad files
+        return ""
+
+
+def thumbnail_jpeg(im: Image.Image) -> str:
+    """Base64 JPEG, at most THUMBNAIL_SIDE on the long side (deterministic bytes)."""
+    im = im.convert("RGB")
+    im.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=80)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
