@@ -10,8 +10,10 @@ DEMO_DIR ?= demo_output
 PYTEST_ARGS ?=
 
 # Debian packages the tests and reports use: headless Chromium (browser checks of the HTML
-# reports and the serving page) and WordNet 3.0 (offline WordNet for nltk's METEOR).
+# reports and the serving page), WordNet 3.0 (offline WordNet for nltk's METEOR) and, when no
+# `java` is on PATH, a Java runtime (METEOR 1.5 and the PTB tokenizer jars of pycocoevalcap).
 APT_PACKAGES := chromium wordnet-base
+JAVA_PACKAGE := openjdk-17-jre-headless
 
 .PHONY: setup system-deps demo test lint bench lock clean
 
@@ -26,7 +28,8 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 setup: system-deps $(BIN)/.installed
 
 system-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done; \
+		command -v java >/dev/null || echo $(JAVA_PACKAGE)); \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
 			echo "error: missing Debian packages: $$missing (apt-get install them)"; exit 1; fi; \
