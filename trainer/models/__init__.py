@@ -1,0 +1,1 @@
+"""The references' captioning and storytelling models (registry.MODELS)."""

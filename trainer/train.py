@@ -1,0 +1,358 @@
+"""The one training loop for every model: `train(train_pattern, eval_pattern, out_dir, hparams)`.
+
+Used by the TFX entry point (trainer/run.py), benchmarks and tests. A run:
+  1. reads the feature shapes from the first training record and the backbone the extractor
+     saved next to the examples (`<artifact>/backbone/`), for the exported image signatures;
+  2. builds the vocabulary from the TRAIN split only (or reuses the warm-start model's);
+  3. trains with Keras `fit` on (rows of) examples: masked per-token cross-entropy, the model's
+     paper optimizer with elementwise gradient clipping, early stopping on the validation
+     per-token NLL, a checkpoint per epoch (a killed run resumes where it stopped), TensorBoard;
+  4. restores the best epoch's weights and exports the SavedModel with in-graph decoding;
+  5. writes the loss curve PNG, the history CSV, `train_result.json`, and appends one row to the
+     results CSV.
+
+Layout of `out_dir` (each can be redirected): `export/` (SavedModel), `logs/` (TensorBoard),
+`checkpoints/` (removed after a successful run), `vocab.json`, `history.csv`, `loss.png`,
+`train_result.json`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from trainer import data as data_lib
+from trainer.backbone import NO_BACKBONE
+from trainer.hparams import HParams
+from trainer.vocabulary import Vocabulary
+from vistflow.errors import VistflowError
+
+logger = logging.getLogger(__name__)
+
+MONITOR = "val_token_nll"  # validation loss per target token, comparable across models
+
+
+@dataclass
+class TrainResult:
+    """What a run produced."""
+
+    model: str
+    out_dir: str
+    export_dir: str | None
+    epochs: int  # epochs trained in total (across resumptions)
+    steps: int  # optimizer steps in total
+    best_epoch: int  # 0-based
+    best_val_loss: float  # validation per-token NLL at best_epoch
+    stopped_early: bool
+    resumed_from_epoch: int  # 0 unless this call resumed a killed run
+    wall_time_s: float
+    vocab_size: int
+    hparams: HParams
+    history: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hparams"] = self.hparams.to_dict()
+        return d
+
+
+def train(
+    train_pattern: str | Sequence[str],
+    eval_pattern: str | Sequence[str],
+    out_dir: str,
+    hparams: HParams,
+    *,
+    export_dir: str | None = None,
+    log_dir: str | None = None,
+    checkpoint_dir: str | None = None,
+    train_steps: int | None = None,
+    eval_steps: int | None = None,
+    warm_start: str | None = None,
+    backbone_dir: str | None = None,
+    results_csv: str | None = None,
+    run_name: str = "",
+    callbacks: Sequence = (),
+    verbose: int = 0,
+) -> TrainResult:
+    """Train `hparams.model` on feature examples and export it; see the module docstring.
+
+    Args:
+      train_pattern, eval_pattern: gzipped SequenceExample TFRecord file patterns (or lists).
+      train_steps: total optimizer steps (TFX's train_args), spread over `hparams.epochs`;
+        default: one pass over the training rows per epoch.
+      eval_steps: validation batches per epoch; default: the whole eval split.
+      warm_start: a previous vistflow export to start from (001's pretrain -> fine-tune); its
+        vocabulary is reused so the embeddings keep their meaning.
+      backbone_dir: the extractor's saved backbone; default `<artifact>/backbone` next to the
+        training files; "none" exports the feature signatures only.
+      callbacks: extra Keras callbacks (tests use one to slow training down).
+    """
+    import keras
+    import tensorflow as tf
+
+    from trainer import backbone as backbone_lib
+    from trainer import export as export_lib
+    from trainer.callbacks import TrainingState, plot_history
+    from trainer.inference import Captioner
+    from trainer.models import layers
+    from trainer.models.registry import build_model
+
+    started = time.time()
+    hparams.validate()
+    keras.utils.set_random_seed(hparams.seed)
+    tf.io.gfile.makedirs(out_dir)
+    export_dir = export_dir or os.path.join(out_dir, "export")
+    log_dir = log_dir or os.path.join(out_dir, "logs")
+    checkpoint_dir = checkpoint_dir or os.path.join(out_dir, "checkpoints")
+    if tf.io.gfile.exists(export_dir) and tf.io.gfile.listdir(export_dir):
+        # Fail before training, not after it.
+        raise VistflowError(f"{export_dir}: export directory exists and is not empty")
+
+    info = data_lib.inspect_features(train_pattern)
+    hp = hparams.resolved(info.task or "dii")
+    logger.info("training %s on %s features (%s)", hp.model, info.backbone, info.to_dict())
+
+    backbone, spec, backbone_meta = _resolve_backbone(
+        hp, info, train_pattern, backbone_dir, backbone_lib
+    )
+    image_size = spec.input_size if spec is not None else 0
+
+    train_scan = data_lib.scan_text(train_pattern, photos_per_story=hp.photos_per_story)
+    if warm_start:
+        words = export_lib.read_metadata(warm_start)["vocabulary"]
+        vocab = Vocabulary(words=tuple(words), min_count=hp.min_count)
+        logger.info("warm start from %s: reusing its %d-word vocabulary", warm_start, len(vocab))
+    else:
+        vocab = Vocabulary.from_counts(
+            train_scan.counts,
+            min_count=hp.min_count,
+            max_size=hp.max_vocab,
+            sentences=train_scan.sentences,
+        )
+    _write(os.path.join(out_dir, "vocab.json"), vocab.to_json())
+    logger.info(
+        "vocabulary: %d ids from %d training sentences (min count %d, cap %d)",
+        len(vocab),
+        train_scan.sentences,
+        hp.min_count,
+        hp.max_vocab,
+    )
+
+    model = build_model(hp, len(vocab), info, backbone if hp.fine_tune_cnn else None)
+    if warm_start:
+        n = export_lib.restore_variables(
+            warm_start, "model_variables", model.variables, [v.path for v in model.variables]
+        )
+        logger.info("warm start: restored %d of %d variables", n, len(model.variables))
+
+    model.compile(
+        optimizer=_optimizer(hp, keras),
+        loss=layers.MaskedTokenCrossEntropy(),
+        metrics=[layers.MaskedTokenMetric("nll"), layers.MaskedTokenMetric("accuracy")],
+        jit_compile=False,  # XLA compilation of the unrolled decoder costs more than it saves
+    )
+
+    rows = train_scan.story_rows if model.sequence_model else train_scan.image_rows
+    if rows == 0:
+        raise VistflowError(f"{train_pattern}: no training sentences")
+    steps_per_epoch = (
+        math.ceil(train_steps / hp.epochs) if train_steps else math.ceil(rows / hp.batch_size)
+    )
+    dataset_args = dict(
+        info=info,
+        vocab=vocab,
+        hparams=hp,
+        sequence_model=model.sequence_model,
+        needs=model.feature_inputs(),
+        image_size=image_size,
+    )
+    train_ds = data_lib.make_dataset(train_pattern, training=True, repeat=True, **dataset_args)
+    if not eval_steps:
+        eval_scan = data_lib.scan_text(eval_pattern, photos_per_story=hp.photos_per_story)
+        eval_rows = eval_scan.story_rows if model.sequence_model else eval_scan.image_rows
+        if eval_rows == 0:
+            raise VistflowError(f"{eval_pattern}: no evaluation sentences")
+        eval_steps = math.ceil(eval_rows / hp.batch_size)
+    # Batched, then repeated: each validation pass sees the same batches (Keras keeps one
+    # validation iterator for the whole fit).
+    eval_ds = data_lib.make_dataset(eval_pattern, training=False, **dataset_args).repeat()
+
+    state = TrainingState(checkpoint_dir, monitor=MONITOR, patience=hp.patience)
+    fit_callbacks = [
+        state,
+        keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False, update_freq="epoch"),
+        keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: logger.info(
+                "epoch %d/%d: %s",
+                epoch + 1,
+                hp.epochs,
+                ", ".join(f"{k}={v:.4f}" for k, v in sorted((logs or {}).items())),
+            )
+        ),
+        *callbacks,
+    ]
+    logger.info(
+        "fit: %d epochs x %d steps of %d rows (%d training rows)",
+        hp.epochs,
+        steps_per_epoch,
+        hp.batch_size,
+        rows,
+    )
+    model.fit(
+        train_ds,
+        epochs=hp.epochs,
+        steps_per_epoch=steps_per_epoch,
+        validation_data=eval_ds,
+        validation_steps=eval_steps,
+        callbacks=fit_callbacks,
+        verbose=verbose,
+    )
+    steps = int(model.optimizer.iterations.numpy())
+    if tf.io.gfile.exists(state.best_weights_path):
+        from trainer.callbacks import load_weights
+
+        load_weights(model, state.best_weights_path)
+
+    best = next((h for h in state.history if h["epoch"] == state.best_epoch), {})
+    summary = {
+        "epochs": state.epochs_done,
+        "steps": steps,
+        "best_epoch": state.best_epoch,
+        "best_val_token_nll": state.best,
+        "stopped_early": state.stopped_early,
+        "train_rows": rows,
+        "vocab_size": len(vocab),
+    }
+    captioner = Captioner(model, vocab.words, hp.decoding, backbone=backbone, image_size=image_size)
+    export_lib.export_saved_model(
+        captioner, export_dir, backbone_meta=backbone_meta, training_summary=summary
+    )
+
+    plot_history(
+        state.history, os.path.join(out_dir, "loss.png"), f"{hp.model} ({hp.task}) loss per epoch"
+    )
+    _write(os.path.join(out_dir, "history.csv"), _history_csv(state.history))
+    result = TrainResult(
+        model=hp.model,
+        out_dir=out_dir,
+        export_dir=export_dir,
+        epochs=state.epochs_done,
+        steps=steps,
+        best_epoch=state.best_epoch,
+        best_val_loss=state.best,
+        stopped_early=state.stopped_early,
+        resumed_from_epoch=state.resumed_from,
+        wall_time_s=round(time.time() - started, 2),
+        vocab_size=len(vocab),
+        hparams=hp,
+        history=state.history,
+    )
+    _write(os.path.join(out_dir, "train_result.json"), json.dumps(result.to_dict(), indent=1))
+    if results_csv:
+        from trainer.results import append_row
+
+        nll = best.get(MONITOR, float("nan"))
+        append_row(
+            results_csv,
+            {
+                "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "run": run_name or os.path.basename(out_dir.rstrip("/")),
+                "model": hp.model,
+                "task": hp.task,
+                "epochs": result.epochs,
+                "steps": steps,
+                "best_epoch": result.best_epoch,
+                "train_loss": _fmt(best.get("loss")),
+                "val_loss": _fmt(best.get("val_loss")),
+                "val_token_nll": _fmt(nll),
+                "val_perplexity": _fmt(math.exp(nll) if nll == nll else None),
+                "val_token_accuracy": _fmt(best.get("val_token_accuracy")),
+                "wall_time_s": result.wall_time_s,
+                "vocab_size": len(vocab),
+                "stopped_early": int(result.stopped_early),
+                "resumed_from_epoch": result.resumed_from_epoch,
+                "export_dir": export_dir,
+                "config": hp.to_dict(),
+            },
+        )
+    # The run is complete: a rerun with the same checkpoint_dir must start afresh.
+    tf.io.gfile.rmtree(checkpoint_dir)
+    logger.info(
+        "%s: %d epochs, %d steps, best val NLL/token %.4f at epoch %d, %.1fs -> %s",
+        hp.model,
+        result.epochs,
+        steps,
+        result.best_val_loss,
+        result.best_epoch + 1,
+        result.wall_time_s,
+        export_dir,
+    )
+    return result
+
+
+def _resolve_backbone(hp, info, train_pattern, backbone_dir, backbone_lib):
+    """(keras backbone or None, BackboneSpec or None, extractor metadata or None)."""
+    if backbone_dir == NO_BACKBONE:
+        if hp.fine_tune_cnn:
+            raise VistflowError("fine_tune_cnn needs a backbone: backbone_dir cannot be 'none'")
+        logger.warning("backbone_dir=none: the export will only have feature signatures")
+        return None, None, None
+    backbone_dir = backbone_dir or backbone_lib.find_backbone_dir(train_pattern)
+    if not backbone_dir:
+        raise VistflowError(
+            f"no backbone/ directory next to {train_pattern}: the exported image signatures need "
+            "the extractor's network. Pass backbone_dir (custom_config) or backbone_dir='none' "
+            "for a feature-only export"
+        )
+    model, spec, meta = backbone_lib.load(backbone_dir)
+    if spec.global_dim != info.global_dim or (
+        info.local_dim and tuple(spec.local_shape) != tuple(info.local_shape)
+    ):
+        raise VistflowError(
+            f"{backbone_dir}: backbone {spec.name} gives global {spec.global_dim} / local "
+            f"{spec.local_shape}, but {info.source} holds {info.global_dim} / {info.local_shape}"
+        )
+    if hp.fine_tune_cnn and not info.has_image_bytes:
+        raise VistflowError(
+            f"{info.source}: fine_tune_cnn trains from pixels, but the examples carry no "
+            "image_bytes (run the feature extractor with image bytes kept)"
+        )
+    return model, spec, meta
+
+
+def _optimizer(hp: HParams, keras):
+    kwargs = dict(learning_rate=hp.learning_rate, clipvalue=hp.clip_value or None)
+    if hp.optimizer == "adam":
+        return keras.optimizers.Adam(**kwargs)
+    if hp.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(**kwargs)
+    return keras.optimizers.SGD(momentum=0.9, **kwargs)
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def _history_csv(history: list[dict]) -> str:
+    keys = sorted({k for h in history for k in h} - {"epoch"})
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["epoch", *keys])
+    for h in history:
+        writer.writerow([h["epoch"] + 1, *(h.get(k, "") for k in keys)])
+    return buf.getvalue()
+
+
+def _write(path: str, text: str) -> None:
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(text)
