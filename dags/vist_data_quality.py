@@ -7,10 +7,14 @@ the data-quality report, the rejects and the validation anomalies to <home>/qual
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
 from airflow.decorators import dag, task
+
+# Retries of a failed task; `VISTFLOW_DAG_RETRIES=0` makes demos and tests fail fast.
+RETRIES = int(os.environ.get("VISTFLOW_DAG_RETRIES", "2"))
 
 
 @dag(
@@ -19,7 +23,7 @@ from airflow.decorators import dag, task
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "owner": "vistflow"},
+    default_args={"retries": RETRIES, "retry_delay": timedelta(minutes=5), "owner": "vistflow"},
     params={"pipeline_overrides": {}},
     tags=["vistflow", "data-quality"],
     doc_md=__doc__,

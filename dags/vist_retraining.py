@@ -9,10 +9,14 @@ nothing is pushed. Heavy imports live in `pipelines.airflow_tasks`, inside the t
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
 from airflow.decorators import dag, task
+
+# Retries of a failed task; `VISTFLOW_DAG_RETRIES=0` makes demos and tests fail fast.
+RETRIES = int(os.environ.get("VISTFLOW_DAG_RETRIES", "2"))
 
 STAGE_TIMEOUT = timedelta(hours=6)
 
@@ -23,7 +27,7 @@ STAGE_TIMEOUT = timedelta(hours=6)
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,  # runs share one ML Metadata store and serving root
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "owner": "vistflow"},
+    default_args={"retries": RETRIES, "retry_delay": timedelta(minutes=5), "owner": "vistflow"},
     params={"pipeline_overrides": {}},
     tags=["vistflow", "training"],
     doc_md=__doc__,

@@ -123,3 +123,44 @@ def latest_pushed_model(home: Path, model_name: str) -> Path | None:
         (int(p.name), p) for p in base.glob("*") if p.name.isdigit() and (p / "saved_model.pb").is_file()
     ) if base.is_dir() else []
     return versions[-1][1] if versions else None
+
+
+def publish_quality_report(ds: str, ingest: dict[str, Any], validate: dict[str, Any]) -> Path:
+    """Copies the data-quality report, rejects and anomalies of partition `ds` to <home>/quality/<ds>/."""
+    import shutil
+
+    out = partition_dir(vistflow_home(), "quality", ds)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    outputs = ingest["outputs"]
+    for key in ("VistExampleGen.report", "VistExampleGen.rejects"):
+        for uri in outputs.get(key, []):
+            for f in Path(uri).iterdir():
+                if f.is_file():
+                    shutil.copy2(f, tmp / f.name)
+    (tmp / "anomalies.json").write_text(json.dumps(validate.get("anomalies", {}), indent=2))
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)  # the folder appears complete or not at all
+    log.info("data-quality report of %s: %s", ds, out / "report.html")
+    return out
+
+
+def batch_caption(model_dir: str, ds: str, pattern: str, beam_args: list[str]) -> dict[str, Any]:
+    """Captions <home>/collections/<ds>/<pattern> into <home>/captions/<ds>/ (resumes on rerun)."""
+    from serving import batch_caption as job
+
+    home = vistflow_home()
+    collection = partition_dir(home, "collections", ds)
+    output = partition_dir(home, "captions", ds)
+    argv = ["--model", model_dir, "--input", str(collection / pattern), "--output", str(output)]
+    counts = job.run(argv + list(beam_args))
+    return {"output": str(output), **{k: v for k, v in counts.items() if _jsonable(v)}}
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except TypeError:
+        return False

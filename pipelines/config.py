@@ -24,6 +24,7 @@ class PipelineConfig:
     pipeline_name: str = PIPELINE_NAME
     model_name: str = MODEL_NAME
     data_format: str = "vist"
+    tasks: tuple[str, ...] = ("sis",)  # which VIST annotations become examples: sis, dii
     backbone: str = "tiny"
     backbone_weights: str = "random"
     backbone_seed: int = 0
@@ -44,6 +45,7 @@ class PipelineConfig:
             setattr(self, name, os.path.abspath(getattr(self, name)))
         if not self.metadata_path:
             self.metadata_path = os.path.join(self.pipeline_root, "metadata.sqlite")
+        self.tasks = tuple(self.tasks)
         self.train_splits = tuple(self.train_splits)
         self.eval_splits = tuple(self.eval_splits)
         self.beam_pipeline_args = tuple(self.beam_pipeline_args)

@@ -23,13 +23,15 @@ TRAINER_RUN_FN = "trainer.run.run_fn"
 
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     """Builds the pipeline for `config` (no side effects)."""
-    example_gen = VistExampleGen(data_root=config.data_root, data_format=config.data_format)
+    example_gen = VistExampleGen(
+        data_root=config.data_root, format=config.data_format, tasks=",".join(config.tasks)
+    )
     features = FeatureExtractor(
         examples=example_gen.outputs["examples"],
         backbone=config.backbone,
         weights=config.backbone_weights,
         seed=config.backbone_seed,
-        float16=config.float16_features,
+        dtype="float16" if config.float16_features else "float32",
         store_images=config.store_images,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=features.outputs["examples"])

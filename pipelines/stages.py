@@ -76,20 +76,41 @@ def run_stage(
     index = STAGE_ORDER.index(stage)
     if index > 0 and not base_run_id:
         raise ValueError(f"stage {stage!r} needs the pipeline run id of the previous stage")
-    # The first stage has nothing upstream to snapshot.
-    run_options = _run_options(nodes, base_run_id if index > 0 else None)
     log.info("stage %s: running nodes %s as pipeline run %s (base %s)", stage, nodes, run_id, base_run_id)
-    _FixedRunIdRunner(run_id).run(pipeline, run_options=run_options)
+    runner = _FixedRunIdRunner(run_id)
+    if index == 0:
+        # Nothing upstream to snapshot. A plain partial run would still snapshot the *latest*
+        # pipeline run and make it this run's parent, which becomes a parent-context cycle in
+        # ML Metadata when an interval is re-run: mark the IR ourselves, without a snapshot.
+        runner.run_with_ir(_first_stage_ir(pipeline, nodes))
+    else:
+        runner.run(pipeline, run_options=_run_options(nodes, base_run_id))
     outputs, properties = stage_outputs(config, run_id, nodes)
     return StageResult(stage=stage, run_id=run_id, outputs=outputs, properties=properties)
 
 
+def _first_stage_ir(pipeline, nodes: tuple[str, ...]):
+    from tfx.dsl.compiler import compiler
+    from tfx.orchestration.portable import partial_run_utils
+
+    ir = compiler.Compiler().compile(pipeline)
+    partial_run_utils.mark_pipeline(ir, from_nodes=list(nodes), to_nodes=list(nodes))
+    for node in ir.nodes:
+        options = node.pipeline_node.execution_options
+        if options.HasField("run"):  # `run` and `skip` are a oneof: touch only nodes that run
+            options.run.perform_snapshot = False
+    return ir
+
+
 def _run_options(nodes: tuple[str, ...], base_run_id: str | None):
-    # Not in the public v1 API in TFX 1.16; LocalDagRunner.run accepts it.
+    # Every node of the stage is both a source and a sink: a stage may hold nodes that are not
+    # downstream of its first node (ImportSchemaGen beside StatisticsGen), which a plain
+    # first-to-last range would skip and try to snapshot from a run where they never ran.
+    # RunOptions is not in the public v1 API in TFX 1.16; LocalDagRunner.run accepts it.
     from tfx.orchestration import pipeline as pipeline_lib
 
     return pipeline_lib.RunOptions(
-        from_nodes=[nodes[0]], to_nodes=[nodes[-1]], base_pipeline_run_id=base_run_id
+        from_nodes=list(nodes), to_nodes=list(nodes), base_pipeline_run_id=base_run_id
     )
 
 

@@ -21,6 +21,18 @@ SUBCOMMANDS: dict[str, str] = {
     "synth": "vistflow.synth.cli",
     "validate": "vistflow.data.validate_cli",
     "summarize": "vistflow.data.summarize",
+    "ingest": "vistflow.ingest_cli",
+    "features": "vistflow.features_cli",
+    "serve": "vistflow.serve_cli",
+    "caption": "vistflow.caption_cli",
+    "story": "vistflow.story_cli",
+    "rollback": "vistflow.rollback_cli",
+    "batch-caption": "vistflow.batch_caption_cli",
+    "evaluate": "vistflow.evaluate_cli",
+    "retrieve": "vistflow.retrieve_cli",
+    "train": "trainer.train_cli",
+    "export-model": "trainer.export_cli",
+    "run": "pipelines.local_runner",
 }
 
 

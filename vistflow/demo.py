@@ -1,0 +1,201 @@
+"""`make demo`: the whole system on the embedded synthetic data, end to end, on this machine.
+
+1. generate a synthetic VIST dataset (official layout, with injected faults) and land it as
+   today's partition under <workdir>/home/landing/<date>/;
+2. run the real Airflow `vist_retraining` DAG on it with `airflow dags test` (SQLite metadata DB
+   in <workdir>/airflow): ingest -> features -> validate -> train -> evaluate -> push;
+3. start the REST server on the pushed model, caption a few held-out images and tell one story
+   from a held-out album over HTTP, stop the server;
+4. print where the data-quality report, the evaluation report and the served model are.
+
+`python -m vistflow.demo --workdir DIR [--stories N] [--keep]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DS = "2026-11-16"  # the data interval the demo's partition belongs to
+MODEL_NAME = "vist_captioner"
+
+# What the demo trains: the reference-000 global-context model on SIS stories, small enough to
+# train in a few minutes on 2 cores. Override with --trainer-config JSON.
+DEMO_TRAINER_CONFIG = {
+    "model": "global_context",
+    "task": "sis",
+    "embedding_dim": 128,
+    "hidden_dim": 256,
+    "attention_dim": 128,
+    "epochs": 30,
+    "batch_size": 16,
+    "learning_rate": 0.003,
+    "min_count": 2,
+    "patience": 5,
+    "decoding": {"method": "beam", "beam_size": 3, "max_length": 20},
+}
+# Stage lines worth showing from the Airflow log (the full log goes to a file).
+PROGRESS = re.compile(
+    r"(stage \w+:|Component \S+ is (running|finished)|Marking task as \w+|gate:|"
+    r"epoch \d+|blessed|pushed|Exception|Error:|Traceback)"
+)
+
+
+def step(msg: str) -> None:
+    print(f"\n==> {msg}", flush=True)
+
+
+def run(cmd: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> None:
+    """Runs `cmd`, showing progress lines (all lines when no log file is given)."""
+    start = time.monotonic()
+    with subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as proc, (open(log, "w") if log else open(os.devnull, "w")) as sink:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sink.write(line)
+            if log is None or PROGRESS.search(line):
+                elapsed = time.monotonic() - start
+                print(f"   [{elapsed:6.1f}s] {line.rstrip()[:200]}", flush=True)
+    if proc.returncode:
+        where = f"; full log: {log}" if log else ""
+        raise SystemExit(f"demo: {' '.join(cmd[:3])} failed (exit {proc.returncode}){where}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_json(url: str, body: dict | None = None, timeout: float = 120) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+def b64(path: Path) -> dict:
+    return {"b64": base64.b64encode(path.read_bytes()).decode()}
+
+
+def held_out(data_root: Path) -> tuple[list[Path], list[Path], list[str]]:
+    """A few test-split images to caption, and the five photos + reference of one test story."""
+    from vistflow.data import layout
+    from vistflow.data.readers import read_sis
+
+    stories = list(read_sis(layout.sis_path(data_root, "test")))
+    index = layout.image_index(data_root, "test")
+    for story in stories:
+        photos = [index.find(p) for p in story.photo_ids]
+        if len(photos) == 5 and all(p is not None for p in photos):
+            singles = sorted({p for s in stories for p in map(index.find, s.photo_ids) if p})
+            return singles[:3], photos, list(story.sentences)
+    raise SystemExit(f"demo: no complete test story in {data_root}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", default="demo_output", type=Path)
+    parser.add_argument("--stories", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--fault-rate", type=float, default=0.05)
+    parser.add_argument("--trainer-config", default="", help="JSON overriding the trainer config")
+    args = parser.parse_args(argv)
+    t0 = time.monotonic()
+    work = args.workdir.resolve()
+    if work.exists():
+        shutil.rmtree(work)
+    home, airflow_home = work / "home", work / "airflow"
+    landing = home / "landing" / DS
+    vistflow = [str(BIN / "vistflow")]
+
+    step(f"1/4 synthetic VIST data: {args.stories} stories, fault rate {args.fault_rate}")
+    run(vistflow + ["synth", "--out", str(landing), "--stories", str(args.stories),
+                    "--seed", str(args.seed), "--fault-rate", str(args.fault_rate)])
+    run(vistflow + ["summarize", "--data-root", str(landing)])
+    (landing / "_SUCCESS").write_text("")
+
+    trainer_config = dict(DEMO_TRAINER_CONFIG, **json.loads(args.trainer_config or "{}"))
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "pipeline_config.json").write_text(json.dumps({
+        "model_name": MODEL_NAME,
+        "trainer_config": trainer_config,
+        "evaluator_config": {"meteor": "java", "thresholds": {"Bleu_1": 0.1}},
+    }, indent=2))
+
+    step("2/4 Airflow: vist_retraining DAG (airflow dags test, SQLite metadata DB)")
+    env = dict(os.environ, AIRFLOW_HOME=str(airflow_home), VISTFLOW_HOME=str(home),
+               AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+               AIRFLOW__CORE__LOAD_EXAMPLES="False", TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=str(REPO))
+    run([str(BIN / "airflow"), "db", "migrate"], env=env, log=work / "airflow-db.log")
+    run([str(BIN / "airflow"), "dags", "test", "vist_retraining", DS], env=env,
+        log=work / "vist_retraining.log")
+    summary = json.loads((home / "runs" / f"{DS}.json").read_text())
+    if "push" not in summary:
+        raise SystemExit(f"demo: the DAG did not push a model; see {home / 'runs' / (DS + '.json')}")
+
+    step("3/4 serving the pushed model over the TF Serving REST API")
+    port = free_port()
+    server = subprocess.Popen(
+        vistflow + ["serve", "--model-base-path", str(home / "serving"), "--model-name",
+                    MODEL_NAME, "--port", str(port)],
+        env=env, stdout=open(work / "server.log", "w"), stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}/v1/models/{MODEL_NAME}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                status = http_json(base, timeout=5)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit(f"demo: server did not come up; see {work / 'server.log'}")
+                time.sleep(1)
+        print(f"   model status: {json.dumps(status['model_version_status'])}")
+        singles, story_photos, reference = held_out(landing)
+        answer = http_json(f"{base}:predict", {"instances": [{"images": b64(p)} for p in singles]})
+        for path, pred in zip(singles, answer["predictions"]):
+            print(f"   caption {path.name}: {pred['captions']}  (score {pred['scores']:.2f})")
+        answer = http_json(
+            f"{base}:predict",
+            {"signature_name": "story", "instances": [{"images": [b64(p) for p in story_photos]}]},
+        )
+        print("   story of a held-out album:")
+        for i, (got, ref) in enumerate(zip(answer["predictions"][0]["sentences"], reference), 1):
+            print(f"     {i}. {got}\n        (reference: {ref})")
+        print(f"   web page: http://127.0.0.1:{port}/ (stopped with the demo)")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    step("4/4 where things are")
+    ingest = summary["ingest"]["outputs"]
+    evaluate = summary["evaluate"]
+    report_dirs = ingest.get("VistExampleGen.report", [])
+    print(f"   data-quality report: {report_dirs[0] + '/report.html' if report_dirs else '?'}")
+    print(f"   evaluation report:   {evaluate['blessing_uri']}/report.html")
+    print(f"   served model:        {home / 'serving' / MODEL_NAME}")
+    print(f"   Airflow log:         {work / 'vist_retraining.log'}")
+    print(f"   run summary:         {home / 'runs' / (DS + '.json')}")
+    print(f"\ndemo finished in {time.monotonic() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
