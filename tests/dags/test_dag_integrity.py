@@ -7,8 +7,7 @@ import subprocess
 import sys
 
 import pytest
-
-from tests.dags.conftest import DAGS, REPO
+from airflow_testing import DAGS, REPO
 
 EXPECTED = {
     "vist_retraining": {
@@ -77,6 +76,9 @@ def test_dag_files_do_not_import_heavy_modules(dag_file):
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(DAGS / dag_file)],
-        capture_output=True, text=True, check=True, cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []

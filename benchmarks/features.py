@@ -1,0 +1,298 @@
+"""Feature-extraction benchmark: the Beam job against the bare backbone and this machine's limit.
+
+All figures come from ONE run on the same generated images and are printed as JSON:
+  pipeline_vs_bare_backbone   pipeline images/s ÷ bare batched-predict images/s   (goal >= 0.9)
+                              (steady state: runs on N/2 and N images, marginal rate; the
+                              whole-run figure with the DirectRunner's fixed costs is reported too)
+  backbone_vs_matmul_peak     backbone GFLOP/s ÷ float32 matmul GFLOP/s            (physical limit)
+  unique_images_per_extraction                                                   (goal 1.0)
+  bytes_per_story             float32 vs float16 storage (gzipped shards on disk, and raw)
+
+  python -m benchmarks.features [--backbone resnet50] [--images 128] [--reuse 2]
+
+Random weights (no download); FLOPs counted by the TF profiler on the backbone's graph.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger("benchmarks.features")
+
+
+def _make_images(image_dir: Path, n_images: int, seed: int = 0) -> list[str]:
+    """n_images deterministic 320x240 JPEG photos (gradients + noise)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    image_dir.mkdir(parents=True)
+    yy, xx = np.mgrid[0:240, 0:320]
+    paths = []
+    for i in range(n_images):
+        base = np.stack(
+            [(xx * (i % 7 + 1)) % 256, (yy * (i % 5 + 1)) % 256, (xx + yy + i) % 256], -1
+        )
+        noise = rng.integers(0, 40, base.shape)
+        path = image_dir / f"{i:05d}.jpg"
+        Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)).save(path, quality=90)
+        paths.append(str(path))
+    return paths
+
+
+def _make_examples(examples_dir: Path, paths: list[str], reuse: float, seed: int = 0) -> Path:
+    """5-photo stories over `paths`, each photo in `reuse` stories on average (VIST reuses photos)."""
+    import tensorflow as tf
+    from tensorflow.core.example import example_pb2
+
+    rng = np.random.default_rng(seed)
+    n = len(paths)
+    n_stories = max(1, round(n * reuse / 5))
+    order = np.concatenate([rng.permutation(n) for _ in range(int(np.ceil(reuse)) + 1)])
+    split_dir = examples_dir / "Split-train"
+    split_dir.mkdir(parents=True)
+    with tf.io.TFRecordWriter(str(split_dir / "data_tfrecord-00000-of-00001.gz"), "GZIP") as w:
+        for s in range(n_stories):
+            ex = example_pb2.SequenceExample()
+            for key, value in (("id", f"story{s:05d}"), ("split", "train"), ("task", "sis")):
+                ex.context.feature[key].bytes_list.value.append(value.encode())
+            ex.context.feature["album_id"].bytes_list.value.append(b"album")
+            lists = ex.feature_lists.feature_list
+            for k in range(5):
+                image = int(order[s * 5 + k])
+                lists["image_uri"].feature.add().bytes_list.value.append(paths[image].encode())
+                lists["photo_id"].feature.add().bytes_list.value.append(str(image).encode())
+                lists["text"].feature.add().bytes_list.value.append(b"a sentence about the photo")
+            w.write(ex.SerializeToString(deterministic=True))
+    return examples_dir
+
+
+def _matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """Best float32 matmul throughput of this machine (all cores TF uses)."""
+    import tensorflow as tf
+
+    a = tf.random.stateless_normal([n, n], seed=[1, 2])
+    b = tf.random.stateless_normal([n, n], seed=[3, 4])
+    mm = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+    mm(a, b).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        mm(a, b).numpy()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def _backbone_flops_per_image(model, size: int) -> float:
+    import tensorflow as tf
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    fn = tf.function(lambda x: model(x, training=False))
+    graph = fn.get_concrete_function(tf.TensorSpec([1, size, size, 3], tf.float32)).graph
+    options = option_builder.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return float(model_analyzer.profile(graph, options=options).total_float_ops)
+
+
+def _bare_backbone(backbone_dir: str, images: np.ndarray, batch_size: int, rounds: int = 2):
+    """Images/s of the saved backbone on pre-decoded images, in the extractor's fixed batches."""
+    from components.feature_extractor.inference import LoadedBackbone
+
+    model = LoadedBackbone(backbone_dir, batch_size)
+    n = len(images)
+    padded = np.zeros((-(-n // batch_size) * batch_size, *images.shape[1:]), np.float32)
+    padded[:n] = images
+    model(padded[:batch_size])  # trace + warm up
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for start in range(0, n, batch_size):
+            model(padded[start : start + batch_size])
+        best = min(best, time.perf_counter() - t)
+    # keras' own batched predict on the same data, for reference.
+    t = time.perf_counter()
+    model.model.predict(images, batch_size=batch_size, verbose=0)
+    keras_predict = n / (time.perf_counter() - t)
+    return n / best, keras_predict, model.model
+
+
+def _float16_bytes(f32_dir: Path, spec, level: int) -> tuple[int, int]:
+    """(gzipped, raw) bytes of the float32 run's examples re-encoded as the --float16 job writes them.
+
+    The float16 job casts the same model outputs and goes through the same `add_features` and
+    TFRecord writer, so this measures its bytes without running the CNN a second time.
+    """
+    import tensorflow as tf
+
+    from components.feature_extractor import feature_examples as fe
+    from components.feature_extractor.parsing import parse_feature_example
+
+    raw = gz = 0
+    options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=level)
+    for shard in sorted(f32_dir.glob("Split-*/*.gz")):
+        out = shard.with_suffix(".f16")
+        with tf.io.TFRecordWriter(str(out), options) as writer:
+            for record in tf.data.TFRecordDataset(str(shard), compression_type="GZIP"):
+                ex = parse_feature_example(record, spec)
+                photos = [
+                    fe.ImageFeatures(g.astype(np.float16), loc.astype(np.float16))
+                    for g, loc in zip(
+                        ex["global_features"].numpy(), ex["local_features"].numpy(), strict=True
+                    )
+                ]
+                serialized = fe.add_features(record.numpy(), photos, spec, "float16")
+                raw += len(serialized)
+                writer.write(serialized)
+        gz += out.stat().st_size
+        out.unlink()
+    return gz, raw
+
+
+def run(args: argparse.Namespace) -> dict:
+    import tensorflow as tf
+
+    from components.feature_extractor import backbones
+    from components.feature_extractor.options import ExtractionConfig
+    from components.feature_extractor.pipeline import BACKBONE_DIR, extract_features
+
+    spec = backbones.get_spec(args.backbone)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="vistflow-bench-features-"))
+    shutil.rmtree(work, ignore_errors=True)
+    paths = _make_images(work / "inputs" / "images", args.images)
+    half = args.images // 2
+    examples_half = _make_examples(work / "inputs" / "examples_half", paths[:half], args.reuse)
+    examples = _make_examples(work / "inputs" / "examples", paths, args.reuse)
+    image_paths = [Path(p) for p in paths]
+
+    results: dict = {
+        "backbone": spec.name,
+        "weights": "random(seed=0)",
+        "input_size": spec.input_size,
+        "images": args.images,
+        "batch_size": args.batch_size,
+        "tf_threads": {
+            "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+            "cpus": os.cpu_count(),
+        },
+    }
+
+    def extract(examples_dir: Path, out: str):
+        cfg = ExtractionConfig(
+            args.backbone, batch_size=args.batch_size, compression_level=args.compression_level
+        )
+        t = time.perf_counter()
+        meta = extract_features(str(examples_dir), out, cfg, beam_args=["--runner=DirectRunner"])
+        return meta, time.perf_counter() - t
+
+    # The launcher builds + saves the backbone before the Beam job starts; time that separately
+    # so the pipeline rate is the job's own (reading, decoding, inference, join, writing).
+    t = time.perf_counter()
+    model = backbones.build_backbone(args.backbone, seed=0)
+    backbones.save_backbone(model, spec, "random(seed=0)", str(work / "bb"))
+    build_save_s = time.perf_counter() - t
+
+    peak_before = _matmul_gflops()
+    decode = tf.function(
+        lambda b: backbones.decode_image(b, spec.input_size),
+        input_signature=[tf.TensorSpec([], tf.string)],
+    )
+    decoded = np.stack([decode(p.read_bytes()).numpy() for p in image_paths])
+    # Bare backbone before and after the jobs; the best of the two (same rule as the jobs).
+    bare_before, _, _ = _bare_backbone(str(work / "bb"), decoded, args.batch_size)
+    # Best of --repeats (alternating sizes): on a shared machine the least-disturbed run is the
+    # one that measures the job rather than its neighbours.
+    halves, fulls = [], []
+    for r in range(args.repeats):
+        meta_half, t_half = extract(examples_half, str(work / f"f32_half{r}"))
+        meta32, t_full = extract(examples, str(work / ("f32" if r == 0 else f"f32_{r}")))
+        halves.append(t_half)
+        fulls.append(t_full)
+    total_half, total32 = min(halves), min(fulls)
+    bare_after, keras_predict, model = _bare_backbone(
+        str(work / "f32" / BACKBONE_DIR), decoded, args.batch_size
+    )
+    bare = max(bare_before, bare_after)
+    f16_gz, f16_raw = _float16_bytes(work / "f32", spec, args.compression_level)
+    flops = _backbone_flops_per_image(model, spec.input_size)
+    # Best of two: the machine's limit is what it reaches when nobody else is using it.
+    peak = max(peak_before, _matmul_gflops())
+
+    unique = meta32["images"]["unique"]
+    pipeline_s = total32 - build_save_s
+    whole_run_rate = unique / pipeline_s
+    # Steady state: the extra images of the full run over the extra time. Fixed costs (Beam
+    # stage setup, loading the network in the worker, tracing) cancel out; they vanish on a
+    # real 200k-image run but dominate a few hundred images on the DirectRunner.
+    marginal_rate = (unique - meta_half["images"]["unique"]) / (total32 - total_half)
+    stories = sum(s["examples_written"] for s in meta32["splits"].values())
+
+    def disk_bytes(out: Path) -> int:
+        return sum(p.stat().st_size for p in out.glob("Split-*/*.gz"))
+
+    results.update(
+        {
+            "stories": stories,
+            "image_references": meta32["images"]["references"],
+            "pipeline_seconds": round(pipeline_s, 2),
+            "pipeline_seconds_half_images": round(total_half - build_save_s, 2),
+            "pipeline_seconds_all_runs": {
+                "half": [round(t - build_save_s, 2) for t in halves],
+                "full": [round(t - build_save_s, 2) for t in fulls],
+            },
+            "backbone_build_and_save_seconds": round(build_save_s, 2),
+            "pipeline_images_per_s": round(marginal_rate, 2),
+            "pipeline_images_per_s_whole_run": round(whole_run_rate, 2),
+            "end_to_end_images_per_s": round(unique / total32, 2),
+            "bare_backbone_images_per_s": round(bare, 2),
+            "bare_backbone_before_after": [round(bare_before, 2), round(bare_after, 2)],
+            "keras_predict_images_per_s": round(keras_predict, 2),
+            "pipeline_vs_bare_backbone": round(marginal_rate / bare, 3),
+            "pipeline_vs_bare_backbone_whole_run": round(whole_run_rate / bare, 3),
+            "backbone_gflop_per_image": round(flops / 1e9, 3),
+            "backbone_gflop_per_s": round(flops * bare / 1e9, 2),
+            "matmul_gflop_per_s": round(peak, 2),
+            "backbone_vs_matmul_peak": round(flops * bare / 1e9 / peak, 3),
+            "unique_images_per_extraction": meta32["unique_images_per_extraction"],
+            "model_executions": meta32["images"]["model_executions"],
+            "bytes_per_story": {
+                "float32": round(disk_bytes(work / "f32") / stories),
+                "float16": round(f16_gz / stories),
+                "float32_uncompressed": round(meta32["splits"]["train"]["bytes"] / stories),
+                "float16_uncompressed": round(f16_raw / stories),
+            },
+            "gzip_level": args.compression_level,
+        }
+    )
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbone", default="resnet50")
+    parser.add_argument("--images", type=int, default=128, help="unique images (default 128)")
+    parser.add_argument(
+        "--reuse", type=float, default=2.0, help="mean stories per photo (default 2, VIST-like)"
+    )
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=2, help="runs per size; best is kept")
+    parser.add_argument("--compression-level", type=int, default=1, help="gzip level of shards")
+    parser.add_argument("--workdir", default=None, help="scratch dir (default: a new temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch dir")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    print(json.dumps(run(args)))  # one line: `python -m benchmarks` reads the last stdout line
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""Backbones: contract shapes, seeded init, save/load, decode_image, and offline failure modes."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from components.feature_extractor import backbones as bb
+from vistflow.errors import VistflowError
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return bb.build_backbone("tiny", seed=0)
+
+
+def _predict(model, images):
+    out = model(np.asarray(images, np.float32), training=False)
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def test_tiny_outputs_follow_the_contract(tiny):
+    spec = bb.SPECS["tiny"]
+    images = np.random.default_rng(0).uniform(0, 255, (3, 64, 64, 3))
+    out = _predict(tiny, images)
+    assert set(out) == {"global", "local"}
+    assert out["global"].shape == (3, spec.global_dim) == (3, 128)
+    assert out["local"].shape == (3, *spec.local_shape) == (3, 8, 8, 64)
+    assert out["global"].dtype == np.float32 and out["local"].dtype == np.float32
+    # Different images give different features (a constant or broken network would not).
+    assert not np.allclose(out["global"][0], out["global"][1])
+    assert np.abs(out["local"]).sum() > 0
+
+
+def test_random_init_is_seeded_and_does_not_leak_rng_state(tiny):
+    import random
+
+    state = random.getstate(), np.random.get_state()[1].copy()
+    same = bb.build_backbone("tiny", seed=0)
+    other = bb.build_backbone("tiny", seed=1)
+    assert random.getstate() == state[0]
+    assert np.array_equal(np.random.get_state()[1], state[1])
+    for a, b in zip(tiny.get_weights(), same.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(tiny.get_weights(), other.get_weights(), strict=True)
+    )
+
+
+def test_vgg16_random_build_has_fc7_and_last_conv_grid():
+    # Build only: 138M parameters, never run on a batch here.
+    model = bb.build_backbone("vgg16", weights="random", seed=0)
+    assert model.input_shape == (None, 224, 224, 3)
+    assert tuple(model.output["global"].shape) == (None, 4096)  # fc7
+    assert tuple(model.output["local"].shape) == (None, 14, 14, 512)  # block5_conv3
+    assert model.get_layer("fc2").output is model.output["global"]
+    spec = bb.SPECS["vgg16"]
+    assert (spec.input_size, spec.global_dim, spec.local_shape) == (224, 4096, (14, 14, 512))
+
+
+def test_imagenet_weights_offline_fail_fast_with_a_clear_message(monkeypatch):
+    from keras.src.utils import file_utils
+
+    def no_network(*args, **kwargs):
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...: [Errno -3]")
+
+    monkeypatch.setattr(file_utils, "get_file", no_network)
+    with pytest.raises(VistflowError) as err:
+        bb.build_backbone("mobilenet_v2", weights="imagenet")
+    message = str(err.value)
+    assert "ImageNet weights of mobilenet_v2" in message and "--weights" in message
+    assert "URL fetch failure" in message
+
+
+def test_bad_names_and_paths_are_user_errors(tmp_path):
+    with pytest.raises(VistflowError, match="unknown backbone 'alexnet'"):
+        bb.build_backbone("alexnet")
+    with pytest.raises(VistflowError, match="no such file"):
+        bb.build_backbone("tiny", weights=str(tmp_path / "missing.weights.h5"))
+    with pytest.raises(VistflowError, match="tiny' has no imagenet"):
+        bb.build_backbone("tiny", weights="imagenet")
+    with pytest.raises(VistflowError, match="not a saved backbone"):
+        bb.load_backbone(str(tmp_path))
+
+
+def test_save_and_load_rebuild_the_identical_network(tiny, tmp_path):
+    spec = bb.SPECS["tiny"]
+    bb.save_backbone(tiny, spec, bb.describe_weights("random", 0), str(tmp_path / "bb"))
+    meta = json.loads((tmp_path / "bb" / bb.BACKBONE_JSON).read_text())
+    assert meta["weights"]["weights"] == "random(seed=0)" and meta["weights"]["random"] is True
+    assert meta["local_shape"] == [8, 8, 64] and meta["preprocessing"] == "unit"
+
+    model, loaded_spec, loaded_meta = bb.load_backbone(str(tmp_path / "bb"))
+    assert loaded_spec == spec and loaded_meta == meta
+    images = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3))
+    for key, value in _predict(tiny, images).items():
+        assert np.array_equal(value, _predict(model, images)[key])
+
+    # The weights file and the backbone/ dir are both accepted as --weights, with a sha256.
+    weights_file = str(tmp_path / "bb" / bb.BACKBONE_WEIGHTS)
+    from_file = bb.build_backbone("tiny", weights=weights_file, seed=5)
+    from_dir = bb.build_backbone("tiny", weights=str(tmp_path / "bb"))
+    for a, b, c in zip(
+        tiny.get_weights(), from_file.get_weights(), from_dir.get_weights(), strict=True
+    ):
+        assert np.array_equal(a, b) and np.array_equal(a, c)
+    desc = bb.describe_weights(weights_file)
+    data = (tmp_path / "bb" / bb.BACKBONE_WEIGHTS).read_bytes()
+    assert desc == {
+        "weights": weights_file,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "random": False,
+    }
+    with pytest.raises(VistflowError, match="holds backbone 'tiny'"):
+        bb.build_backbone("mobilenet_v2", weights=str(tmp_path / "bb"))
+
+
+def _encode(img: Image.Image, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt)
+    return buf.getvalue()
+
+
+def test_decode_image_converts_every_mode_to_rgb_and_resizes():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    gray = rgb[..., 0]
+    gray3 = np.repeat(gray[..., None], 3, -1)
+    cases = {
+        "rgb": (_encode(Image.fromarray(rgb), "PNG"), rgb),
+        "gray": (_encode(Image.fromarray(gray, "L"), "PNG"), gray3),
+        "rgba": (_encode(Image.fromarray(rgb).convert("RGBA"), "PNG"), rgb),
+        "png16": (_encode(Image.fromarray(gray.astype(np.uint16) * 257, "I;16"), "PNG"), gray3),
+        "bmp": (_encode(Image.fromarray(rgb), "BMP"), rgb),
+        "gif": (_encode(Image.fromarray(gray, "L"), "GIF"), gray3),
+    }
+    for name, (data, expected) in cases.items():
+        # At the native size the resize is the identity: the pixels must come through exactly.
+        same = np.asarray(bb.decode_image(data, 32))
+        assert same.dtype == np.float32, name
+        assert np.array_equal(same, expected.astype(np.float32)), name
+        small = np.asarray(bb.decode_image(data, 12))
+        assert small.shape == (12, 12, 3) and 0 <= small.min() and small.max() <= 255, name
+    # Non-square input is squashed to the square input size; palette PNG gives the palette RGB.
+    pal = Image.fromarray(rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)).convert("P")
+    decoded = np.asarray(bb.decode_image(_encode(pal, "PNG"), 8))
+    ref = np.asarray(pal.convert("RGB").resize((8, 8), Image.BILINEAR), np.float32)
+    assert decoded.shape == (8, 8, 3)
+    assert np.abs(decoded - ref).mean() < 12  # same picture; the two resamplers differ slightly
