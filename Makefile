@@ -8,6 +8,9 @@ PY310 ?= $(shell for c in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10
 	$$c -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo $$c; break; }; done)
 DEMO_DIR ?= demo_output
 PYTEST_ARGS ?=
+# Test files are spread over 2 processes (CI has 2 cores); a file's tests stay together so its
+# module fixtures (a trained model, an Airflow home) are built once.
+PYTEST_WORKERS ?= 2
 
 # Debian packages the tests and reports use: headless Chromium (browser checks of the HTML
 # reports and the serving page), WordNet 3.0 (offline WordNet for nltk's METEOR) and, when no
@@ -41,7 +44,7 @@ demo: setup
 	$(BIN)/python -m vistflow.demo --workdir $(DEMO_DIR)
 
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

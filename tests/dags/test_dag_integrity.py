@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from airflow_testing import DAGS, REPO
+from airflow_testing import DAGS, REPO, airflow_env
 
 EXPECTED = {
     "vist_retraining": {
@@ -34,36 +34,56 @@ EXPECTED = {
 }
 
 
+# Parsed in a subprocess, as Airflow's DAG processor does: importing Airflow in the test process
+# would install its logging handlers and settings for every later test.
+DAGBAG_PROBE = r"""
+import json, sys
+from airflow.models import DagBag
+bag = DagBag(dag_folder=sys.argv[1], include_examples=False)
+print(json.dumps({
+    "import_errors": {k: str(v) for k, v in bag.import_errors.items()},
+    "dags": {
+        d.dag_id: {
+            "edges": {t.task_id: sorted(t.downstream_task_ids) for t in d.tasks},
+            "catchup": d.catchup,
+            "retries": d.default_args.get("retries", 0),
+            "tags": sorted(d.tags),
+            "tz": str(d.start_date.tzinfo),
+        }
+        for d in bag.dags.values()
+    },
+}))
+"""
+
+
 @pytest.fixture(scope="module")
-def dagbag(airflow_home, monkeypatch_module):
-    from airflow.models import DagBag
-
-    return DagBag(dag_folder=str(DAGS), include_examples=False)
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module(airflow_home):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("AIRFLOW_HOME", str(airflow_home))
-    mp.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{airflow_home}/airflow.db")
-    yield mp
-    mp.undo()
+def dagbag(airflow_home):
+    env = airflow_env(airflow_home)
+    env.pop("VISTFLOW_DAG_RETRIES", None)
+    out = subprocess.run(
+        [sys.executable, "-c", DAGBAG_PROBE, str(DAGS)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_no_import_errors(dagbag):
-    assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == set(EXPECTED)
+    assert dagbag["import_errors"] == {}
+    assert set(dagbag["dags"]) == set(EXPECTED)
 
 
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
 def test_structure(dagbag, dag_id):
-    dag = dagbag.get_dag(dag_id)
-    edges = {t.task_id: set(t.downstream_task_ids) for t in dag.tasks}
-    assert edges == EXPECTED[dag_id]
-    assert dag.catchup is False
-    assert dag.default_args["retries"] >= 1
-    assert "vistflow" in dag.tags
-    assert str(dag.start_date.tzinfo) == "UTC"
+    dag = dagbag["dags"][dag_id]
+    assert {k: set(v) for k, v in dag["edges"].items()} == EXPECTED[dag_id]
+    assert dag["catchup"] is False
+    assert dag["retries"] >= 1
+    assert "vistflow" in dag["tags"]
+    assert dag["tz"] == "UTC"
 
 
 @pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS.glob("*.py")))
