@@ -75,7 +75,9 @@ def run_pipeline_stage(
         summary["blessed"] = int(props.get("blessed", 0)) == 1
         summary["blessing_uri"] = (result.outputs.get("CaptionEvaluator.blessing") or [""])[0]
     if stage == "push":
-        summary["pushed"] = {k: v for k, v in result.properties.get("Pusher.pushed_model", {}).items()}
+        summary["pushed"] = {
+            k: v for k, v in result.properties.get("Pusher.pushed_model", {}).items()
+        }
     record_run_summary(home, ds, summary)
     return summary
 
@@ -119,9 +121,15 @@ def record_run_summary(home: Path, ds: str, summary: dict[str, Any]) -> Path:
 def latest_pushed_model(home: Path, model_name: str) -> Path | None:
     """The highest complete version under <home>/serving/<model> (publish renames complete dirs)."""
     base = home / "serving" / model_name
-    versions = sorted(
-        (int(p.name), p) for p in base.glob("*") if p.name.isdigit() and (p / "saved_model.pb").is_file()
-    ) if base.is_dir() else []
+    versions = (
+        sorted(
+            (int(p.name), p)
+            for p in base.glob("*")
+            if p.name.isdigit() and (p / "saved_model.pb").is_file()
+        )
+        if base.is_dir()
+        else []
+    )
     return versions[-1][1] if versions else None
 
 

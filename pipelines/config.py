@@ -37,7 +37,10 @@ class PipelineConfig:
     eval_steps: int = 20
     trainer_config: dict[str, Any] = dataclasses.field(default_factory=dict)
     evaluator_config: dict[str, Any] = dataclasses.field(default_factory=dict)
-    beam_pipeline_args: tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+    beam_pipeline_args: tuple[str, ...] = (
+        "--direct_running_mode=in_memory",
+        "--direct_num_workers=1",
+    )
     enable_cache: bool = True
 
     def __post_init__(self) -> None:

@@ -43,7 +43,9 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         run_fn=TRAINER_RUN_FN,
         examples=features.outputs["examples"],
         schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=list(config.train_splits), num_steps=config.train_steps),
+        train_args=tfx.proto.TrainArgs(
+            splits=list(config.train_splits), num_steps=config.train_steps
+        ),
         eval_args=tfx.proto.EvalArgs(splits=list(config.eval_splits), num_steps=config.eval_steps),
         custom_config=dict(config.trainer_config),
     )
@@ -60,7 +62,10 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         **dict(config.evaluator_config),
     )
     pusher = create_pusher(
-        trainer.outputs["model"], evaluator.outputs["blessing"], config.serving_root, config.model_name
+        trainer.outputs["model"],
+        evaluator.outputs["blessing"],
+        config.serving_root,
+        config.model_name,
     )
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,

@@ -76,7 +76,9 @@ def run_stage(
     index = STAGE_ORDER.index(stage)
     if index > 0 and not base_run_id:
         raise ValueError(f"stage {stage!r} needs the pipeline run id of the previous stage")
-    log.info("stage %s: running nodes %s as pipeline run %s (base %s)", stage, nodes, run_id, base_run_id)
+    log.info(
+        "stage %s: running nodes %s as pipeline run %s (base %s)", stage, nodes, run_id, base_run_id
+    )
     runner = _FixedRunIdRunner(run_id)
     if index == 0:
         # Nothing upstream to snapshot. A plain partial run would still snapshot the *latest*
@@ -145,14 +147,14 @@ def stage_outputs(
         latest = max(executions, key=lambda e: (e.create_time_since_epoch, e.id))
         events = store.get_events_by_execution_ids([latest.id])
         out_events = [ev for ev in events if ev.type in (ev.OUTPUT, ev.DECLARED_OUTPUT)]
-        artifacts = {a.id: a for a in store.get_artifacts_by_id([ev.artifact_id for ev in out_events])}
+        artifacts = {
+            a.id: a for a in store.get_artifacts_by_id([ev.artifact_id for ev in out_events])
+        }
         for ev in out_events:
             key = ev.path.steps[0].key if ev.path.steps else "output"
             art = artifacts[ev.artifact_id]
             outputs.setdefault(f"{node}.{key}", []).append(art.uri)
-            properties[f"{node}.{key}"] = {
-                k: _value(v) for k, v in art.custom_properties.items()
-            }
+            properties[f"{node}.{key}"] = {k: _value(v) for k, v in art.custom_properties.items()}
     return outputs, properties
 
 

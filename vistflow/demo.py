@@ -23,7 +23,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -40,11 +39,11 @@ DEMO_TRAINER_CONFIG = {
     "embedding_dim": 128,
     "hidden_dim": 256,
     "attention_dim": 128,
-    "epochs": 30,
+    "epochs": 20,
     "batch_size": 16,
     "learning_rate": 0.003,
     "min_count": 2,
-    "patience": 5,
+    "patience": 4,
     "decoding": {"method": "beam", "beam_size": 3, "max_length": 20},
 }
 # Stage lines worth showing from the Airflow log (the full log goes to a file).
@@ -61,9 +60,12 @@ def step(msg: str) -> None:
 def run(cmd: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> None:
     """Runs `cmd`, showing progress lines (all lines when no log file is given)."""
     start = time.monotonic()
-    with subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-    ) as proc, (open(log, "w") if log else open(os.devnull, "w")) as sink:
+    with (
+        subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        ) as proc,
+        open(log, "w") if log else open(os.devnull, "w") as sink,
+    ):
         assert proc.stdout is not None
         for line in proc.stdout:
             sink.write(line)
@@ -114,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--fault-rate", type=float, default=0.05)
     parser.add_argument("--trainer-config", default="", help="JSON overriding the trainer config")
+    parser.add_argument("--train-steps", type=int, default=300, help="training steps in all")
     args = parser.parse_args(argv)
     t0 = time.monotonic()
     work = args.workdir.resolve()
@@ -124,37 +127,76 @@ def main(argv: list[str] | None = None) -> int:
     vistflow = [str(BIN / "vistflow")]
 
     step(f"1/4 synthetic VIST data: {args.stories} stories, fault rate {args.fault_rate}")
-    run(vistflow + ["synth", "--out", str(landing), "--stories", str(args.stories),
-                    "--seed", str(args.seed), "--fault-rate", str(args.fault_rate)])
+    run(
+        vistflow
+        + [
+            "synth",
+            "--out",
+            str(landing),
+            "--stories",
+            str(args.stories),
+            "--seed",
+            str(args.seed),
+            "--fault-rate",
+            str(args.fault_rate),
+        ]
+    )
     run(vistflow + ["summarize", "--data-root", str(landing)])
     (landing / "_SUCCESS").write_text("")
 
     trainer_config = dict(DEMO_TRAINER_CONFIG, **json.loads(args.trainer_config or "{}"))
     home.mkdir(parents=True, exist_ok=True)
-    (home / "pipeline_config.json").write_text(json.dumps({
-        "model_name": MODEL_NAME,
-        "trainer_config": trainer_config,
-        "evaluator_config": {"meteor": "java", "thresholds": {"Bleu_1": 0.1}},
-    }, indent=2))
+    (home / "pipeline_config.json").write_text(
+        json.dumps(
+            {
+                "model_name": MODEL_NAME,
+                "trainer_config": trainer_config,
+                "train_steps": args.train_steps,
+                "evaluator_config": {"meteor": "java", "thresholds": {"Bleu_1": 0.1}},
+            },
+            indent=2,
+        )
+    )
 
     step("2/4 Airflow: vist_retraining DAG (airflow dags test, SQLite metadata DB)")
-    env = dict(os.environ, AIRFLOW_HOME=str(airflow_home), VISTFLOW_HOME=str(home),
-               AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
-               AIRFLOW__CORE__LOAD_EXAMPLES="False", TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=str(REPO))
+    env = dict(
+        os.environ,
+        AIRFLOW_HOME=str(airflow_home),
+        VISTFLOW_HOME=str(home),
+        VISTFLOW_DAG_RETRIES="0",
+        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONPATH=str(REPO),
+    )
     run([str(BIN / "airflow"), "db", "migrate"], env=env, log=work / "airflow-db.log")
-    run([str(BIN / "airflow"), "dags", "test", "vist_retraining", DS], env=env,
-        log=work / "vist_retraining.log")
+    run(
+        [str(BIN / "airflow"), "dags", "test", "vist_retraining", DS],
+        env=env,
+        log=work / "vist_retraining.log",
+    )
     summary = json.loads((home / "runs" / f"{DS}.json").read_text())
     if "push" not in summary:
-        raise SystemExit(f"demo: the DAG did not push a model; see {home / 'runs' / (DS + '.json')}")
+        raise SystemExit(
+            f"demo: the DAG did not push a model; see {home / 'runs' / (DS + '.json')}"
+        )
 
     step("3/4 serving the pushed model over the TF Serving REST API")
     port = free_port()
     server = subprocess.Popen(
-        vistflow + ["serve", "--model-base-path", str(home / "serving"), "--model-name",
-                    MODEL_NAME, "--port", str(port)],
-        env=env, stdout=open(work / "server.log", "w"), stderr=subprocess.STDOUT,
+        vistflow
+        + [
+            "serve",
+            "--model-base-path",
+            str(home / "serving"),
+            "--model-name",
+            MODEL_NAME,
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=open(work / "server.log", "w"),
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}/v1/models/{MODEL_NAME}"
     try:
@@ -163,21 +205,24 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 status = http_json(base, timeout=5)
                 break
-            except (urllib.error.URLError, ConnectionError):
+            except OSError as err:  # refused, reset or timed out while the model loads
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit(f"demo: server did not come up; see {work / 'server.log'}")
+                    msg = f"demo: server did not come up; see {work / 'server.log'}"
+                    raise SystemExit(msg) from err
                 time.sleep(1)
         print(f"   model status: {json.dumps(status['model_version_status'])}")
         singles, story_photos, reference = held_out(landing)
         answer = http_json(f"{base}:predict", {"instances": [{"images": b64(p)} for p in singles]})
-        for path, pred in zip(singles, answer["predictions"]):
+        for path, pred in zip(singles, answer["predictions"], strict=True):
             print(f"   caption {path.name}: {pred['captions']}  (score {pred['scores']:.2f})")
         answer = http_json(
             f"{base}:predict",
             {"signature_name": "story", "instances": [{"images": [b64(p) for p in story_photos]}]},
         )
         print("   story of a held-out album:")
-        for i, (got, ref) in enumerate(zip(answer["predictions"][0]["sentences"], reference), 1):
+        for i, (got, ref) in enumerate(
+            zip(answer["predictions"][0]["sentences"], reference, strict=True), 1
+        ):
             print(f"     {i}. {got}\n        (reference: {ref})")
         print(f"   web page: http://127.0.0.1:{port}/ (stopped with the demo)")
     finally:
