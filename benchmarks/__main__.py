@@ -10,7 +10,17 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("evaluate", "features", "decode", "serve", "reader_memory", "dag_parse", "demo")
+BENCHMARKS = (
+    "evaluate",
+    "features",
+    "decode",
+    "serve",
+    "reader_memory",
+    "dag_parse",
+    "alignment",
+    "quality",
+    "demo",
+)
 
 
 def main(argv: list[str]) -> int:
