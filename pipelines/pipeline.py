@@ -8,8 +8,6 @@ Node ids are the components' default ids, which `pipelines.stages.STAGES` refers
 
 from __future__ import annotations
 
-import json
-
 from tfx import v1 as tfx
 
 from components.atomic_pusher.component import create_pusher
@@ -88,7 +86,3 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         beam_pipeline_args=list(config.beam_pipeline_args),
     )
 
-
-def describe(config: PipelineConfig) -> str:
-    """A one-line description of the configuration, for logs."""
-    return json.dumps({"data_root": config.data_root, "backbone": config.backbone})
