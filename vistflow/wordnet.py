@@ -1,7 +1,7 @@
 """WordNet 3.0 for nltk, offline: what nltk's METEOR needs, without `nltk.download`.
 
 nltk's `meteor_score` looks synonyms up in WordNet, which nltk normally downloads at run time
-(`nltk.download('wordnet')`) — impossible here and unwelcome in a pipeline. We read the original
+(its downloader fetches the `wordnet` corpus) — impossible here and unwelcome in a pipeline. We read the original
 Princeton WordNet 3.0 database files instead, from the first of:
 
 1. `$VISTFLOW_WORDNET_DIR` — any directory holding the WordNet 3.0 `dict` files;
