@@ -14,6 +14,8 @@ from datetime import timedelta
 import pendulum
 from airflow.decorators import dag, task
 
+from pipelines.airflow_dag_parts import wait_for
+
 # Retries of a failed task; `VISTFLOW_DAG_RETRIES=0` makes demos and tests fail fast.
 RETRIES = int(os.environ.get("VISTFLOW_DAG_RETRIES", "2"))
 
@@ -30,12 +32,6 @@ RETRIES = int(os.environ.get("VISTFLOW_DAG_RETRIES", "2"))
     doc_md=__doc__,
 )
 def vist_batch_captioning():
-    @task.sensor(poke_interval=300, timeout=24 * 3600, mode="reschedule")
-    def wait_for_collection(ds: str | None = None) -> bool:
-        from pipelines import airflow_tasks as t
-
-        return t.partition_ready(t.partition_dir(t.vistflow_home(), "collections", ds))
-
     @task
     def resolve_model(params=None) -> str:
         from pipelines import airflow_tasks as t
@@ -52,7 +48,7 @@ def vist_batch_captioning():
         return t.batch_caption(model_dir, ds, params["pattern"], list(params["beam_args"]))
 
     model = resolve_model()
-    wait_for_collection() >> model
+    wait_for("collections")() >> model
     caption_collection(model)
 
 

@@ -13,6 +13,8 @@ from datetime import timedelta
 import pendulum
 from airflow.decorators import dag, task
 
+from pipelines.airflow_dag_parts import stage, wait_for
+
 # Retries of a failed task; `VISTFLOW_DAG_RETRIES=0` makes demos and tests fail fast.
 RETRIES = int(os.environ.get("VISTFLOW_DAG_RETRIES", "2"))
 
@@ -29,23 +31,6 @@ RETRIES = int(os.environ.get("VISTFLOW_DAG_RETRIES", "2"))
     doc_md=__doc__,
 )
 def vist_data_quality():
-    @task.sensor(poke_interval=300, timeout=24 * 3600, mode="reschedule")
-    def wait_for_partition(ds: str | None = None) -> bool:
-        from pipelines import airflow_tasks as t
-
-        return t.partition_ready(t.partition_dir(t.vistflow_home(), "landing", ds))
-
-    def stage(name: str):
-        @task(task_id=name)
-        def run(ds: str | None = None, run_id: str | None = None, params=None) -> dict:
-            from pipelines import airflow_tasks as t
-
-            return t.run_pipeline_stage(
-                name, dag_run_id=run_id, ds=ds, conf=params["pipeline_overrides"]
-            )
-
-        return run
-
     @task
     def publish_report(ingest: dict, validate: dict, ds: str | None = None) -> str:
         from pipelines import airflow_tasks as t
@@ -55,7 +40,7 @@ def vist_data_quality():
     ingest = stage("ingest")()
     features = stage("features")()
     validate = stage("validate")()
-    wait_for_partition() >> ingest >> features >> validate
+    wait_for("landing")() >> ingest >> features >> validate
     publish_report(ingest, validate)
 
 

@@ -13,12 +13,12 @@ import os
 from datetime import timedelta
 
 import pendulum
-from airflow.decorators import dag, task
+from airflow.decorators import dag
+
+from pipelines.airflow_dag_parts import gate, stage, wait_for
 
 # Retries of a failed task; `VISTFLOW_DAG_RETRIES=0` makes demos and tests fail fast.
 RETRIES = int(os.environ.get("VISTFLOW_DAG_RETRIES", "2"))
-
-STAGE_TIMEOUT = timedelta(hours=6)
 
 
 @dag(
@@ -33,40 +33,6 @@ STAGE_TIMEOUT = timedelta(hours=6)
     doc_md=__doc__,
 )
 def vist_retraining():
-    @task.sensor(poke_interval=300, timeout=24 * 3600, mode="reschedule")
-    def wait_for_partition(ds: str | None = None) -> bool:
-        from pipelines import airflow_tasks as t
-
-        path = t.partition_dir(t.vistflow_home(), "landing", ds)
-        return t.partition_ready(path)
-
-    def stage(name: str):
-        @task(task_id=name, execution_timeout=STAGE_TIMEOUT)
-        def run(ds: str | None = None, run_id: str | None = None, params=None) -> dict:
-            from pipelines import airflow_tasks as t
-
-            return t.run_pipeline_stage(
-                name, dag_run_id=run_id, ds=ds, conf=params["pipeline_overrides"]
-            )
-
-        return run
-
-    def gate(name: str, check):
-        @task.short_circuit(task_id=name, execution_timeout=STAGE_TIMEOUT)
-        def run(ds: str | None = None, run_id: str | None = None, params=None) -> bool:
-            import logging
-
-            from pipelines import airflow_tasks as t
-
-            summary = t.run_pipeline_stage(
-                name, dag_run_id=run_id, ds=ds, conf=params["pipeline_overrides"]
-            )
-            ok, reason = check(summary)
-            logging.getLogger("vistflow").info("%s gate: %s (%s)", name, ok, reason)
-            return ok
-
-        return run
-
     def no_anomalies(summary: dict) -> tuple[bool, str]:
         found = summary["anomalies"]
         return (not found, f"anomalies: {found}" if found else "no anomalies")
@@ -75,7 +41,7 @@ def vist_retraining():
         return (summary["blessed"], f"blessing at {summary['blessing_uri']}")
 
     (
-        wait_for_partition()
+        wait_for("landing")()
         >> stage("ingest")()
         >> stage("features")()
         >> gate("validate", no_anomalies)()

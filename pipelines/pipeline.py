@@ -85,4 +85,3 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         ),
         beam_pipeline_args=list(config.beam_pipeline_args),
     )
-

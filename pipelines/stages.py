@@ -44,23 +44,21 @@ class StageResult:
     properties: dict[str, dict[str, Any]]  # "<node>.<output key>" -> custom properties of the last
 
 
-class _FixedRunIdRunner:
-    """LocalDagRunner whose pipeline-run id is ours instead of `datetime.now()`."""
+def _fixed_run_id_runner(run_id: str):
+    """A LocalDagRunner whose pipeline-run id is `run_id` instead of `datetime.now()`."""
+    from tfx.dsl.compiler import constants
+    from tfx.orchestration.local import local_dag_runner
+    from tfx.orchestration.portable import runtime_parameter_utils
 
-    def __new__(cls, run_id: str):
-        from tfx.dsl.compiler import constants
-        from tfx.orchestration.local import local_dag_runner
-        from tfx.orchestration.portable import runtime_parameter_utils
+    class Runner(local_dag_runner.LocalDagRunner):
+        def run_with_ir(self, pipeline, run_options=None, **kwargs):
+            # Substitution is idempotent: LocalDagRunner's own now() no longer applies.
+            runtime_parameter_utils.substitute_runtime_parameter(
+                pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
+            )
+            return super().run_with_ir(pipeline, run_options=run_options, **kwargs)
 
-        class Runner(local_dag_runner.LocalDagRunner):
-            def run_with_ir(self, pipeline, run_options=None, **kwargs):
-                # Substitution is idempotent: LocalDagRunner's own now() no longer applies.
-                runtime_parameter_utils.substitute_runtime_parameter(
-                    pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
-                )
-                return super().run_with_ir(pipeline, run_options=run_options, **kwargs)
-
-        return Runner()
+    return Runner()
 
 
 def run_stage(
@@ -79,7 +77,7 @@ def run_stage(
     log.info(
         "stage %s: running nodes %s as pipeline run %s (base %s)", stage, nodes, run_id, base_run_id
     )
-    runner = _FixedRunIdRunner(run_id)
+    runner = _fixed_run_id_runner(run_id)
     if index == 0:
         # Nothing upstream to snapshot. A plain partial run would still snapshot the *latest*
         # pipeline run and make it this run's parent, which becomes a parent-context cycle in
