@@ -9,6 +9,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from serving.publish import publish
 from serving.testing import JsonClient, solid_image
 from vistflow.cli import main as cli_main
@@ -56,8 +58,15 @@ def test_serve_answers_then_stops_on_sigterm(toy_models, tmp_path):
     assert seen["status"][1]["model_version_status"][0]["state"] == "AVAILABLE"
     status, body = seen["predict"]
     assert status == 200 and body["predictions"][0]["captions"] == "v1 a dark red photo"
-    with socket.socket() as s:  # the port is free again: the server really closed
+    # The listener really closed: nothing accepts connections and the port can be listened on
+    # again. SO_REUSEADDR (as servers set it) ignores the finished connections' TIME_WAIT
+    # entries, which otherwise make a plain bind fail although nothing listens any more.
+    with socket.socket() as s, pytest.raises(ConnectionRefusedError):
+        s.connect(("127.0.0.1", port))
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
+        s.listen()
 
 
 def test_serve_rejects_a_missing_base_path(tmp_path, capsys):
