@@ -1,6 +1,6 @@
 """Caption quality of the references' models on the embedded synthetic VIST data, claims side by side.
 
-`python -m benchmarks.quality [--stories 200] [--epochs 20] [--meteor none|java] [--fine-tune]`
+`python -m benchmarks.quality [--stories 1000] [--epochs 20] [--meteor none|java] [--fine-tune]`
 
 Pipeline (fixed seed): synth dataset -> `vistflow ingest` -> `vistflow features --backbone tiny
 --weights random` -> train every model with the SAME small hparams and epoch budget -> decode the
@@ -11,13 +11,15 @@ Comparisons (each a reference's claim; "held" is judged on CIDEr, the other metr
   000  global_context > show_attend_tell on SIS
   002  beam 7 > greedy on the same trained model (show_tell)
   003  show_attend_tell (attention) > show_tell (no attention)
-  004  seq2seq_story with vs without the previous-sentence encoder: the trainer has NO switch for
-       that encoder (only `attention`), so it is reported as not run, not faked
+  004  seq2seq_story with vs without the previous-sentence encoder (`previous_sentence=False`)
   001  joint CNN fine-tuning > frozen: only with --fine-tune (features with --store-images),
        otherwise "not run (budget)"
 
-The synthetic data is tiny and random-weight features carry little visual signal, so the numbers
-measure what this budget can show, not the papers' results. Prints a table, then one JSON document
+Two reference rows show how much the images can tell at all: `nearest_neighbour` (002 Table 2's
+baseline: each test photo gets the sentence of the closest train photo, L2 on standardized global
+features) and `random_train_sentence` (a train sentence at random, no image). The synthetic data
+is small and random-weight features carry little visual signal, so the numbers measure what this
+budget can show, not the papers' results. Prints a table, then one JSON document
 as the last stdout line.
 """
 
@@ -35,7 +37,15 @@ import time
 
 import numpy as np
 
-MODELS = ("show_tell", "show_attend_tell", "global_context", "seq2seq_story")
+# Runs by name: (model, hparams overrides). `--models` picks a subset by these names.
+RUNS: dict[str, tuple[str, dict]] = {
+    "show_tell": ("show_tell", {}),
+    "show_attend_tell": ("show_attend_tell", {}),
+    "global_context": ("global_context", {}),
+    "seq2seq_story": ("seq2seq_story", {}),
+    "seq2seq_story-noprev": ("seq2seq_story", {"previous_sentence": False}),
+}
+MODELS = tuple(RUNS)
 METRICS = ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr")
 BEAM = 7
 
@@ -44,7 +54,7 @@ def _parse(argv):
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.quality", description=__doc__.split("\n")[0]
     )
-    p.add_argument("--stories", type=int, default=200, help="synthetic stories (default 200)")
+    p.add_argument("--stories", type=int, default=1000, help="synthetic stories (default 1000)")
     p.add_argument("--epochs", type=int, default=20, help="epochs per model (default 20)")
     p.add_argument("--seed", type=int, default=0, help="data and training seed (default 0)")
     p.add_argument("--split", default="test", choices=("test", "val"), help="scored split")
@@ -166,7 +176,6 @@ def load_split(features: str, split: str, photos: int = 5):
 
 
 def decode_and_score(export_dir, decoding, split_data, meteor: str) -> dict:
-    from components.caption_evaluator.scoring import score
     from trainer.export import load_captioner
 
     ids, glob, local, texts = split_data
@@ -177,13 +186,19 @@ def decode_and_score(export_dir, decoding, split_data, meteor: str) -> dict:
         given = {"global_features": glob[i : i + 16], "local_features": local[i : i + 16]}
         out = cap.story_features(**{k: v for k, v in given.items() if k in keys})
         sentences.extend(out["sentences"].numpy().tolist())
+    return _score_sentences(ids, sentences, texts, meteor)
+
+
+def _score_sentences(ids, sentences, texts, meteor: str) -> dict:
+    """Per-photo sentences [N][P] against the stories' references -> metrics + diversity."""
+    from components.caption_evaluator.scoring import score
+
     preds, refs = {}, {}
     for sid, story, ref in zip(ids, sentences, texts, strict=True):
         for j, (s, r) in enumerate(zip(story, ref, strict=True)):
             preds[f"{sid}/{j}"] = s.decode() if isinstance(s, bytes) else s
             refs[f"{sid}/{j}"] = list(r)
     metrics = score(preds, refs, profile="coco", meteor=meteor).metrics
-    example = preds[next(iter(preds))]
     return {
         "metrics": {
             m: (round(float(metrics[m]), 4) if metrics.get(m) is not None else None)
@@ -191,7 +206,35 @@ def decode_and_score(export_dir, decoding, split_data, meteor: str) -> dict:
         },
         "distinct_sentences": len(set(preds.values())),
         "sentences": len(preds),
-        "example": example,
+        "example": preds[next(iter(preds))],
+    }
+
+
+def baseline_rows(train_data, split_data, args) -> dict:
+    """Image-only and no-image references for the table (see the module docstring)."""
+    _, g_train, _, t_train = train_data
+    ids, g_test, _, texts = split_data
+    x_train = g_train.reshape(-1, g_train.shape[-1]).astype(np.float64)
+    sentences = [s[0] for story in t_train for s in story]  # first reference of each train photo
+    mean, std = x_train.mean(0), x_train.std(0) + 1e-12
+    z_train = (x_train - mean) / std
+    z_test = (g_test.reshape(-1, g_test.shape[-1]) - mean) / std
+    d = (z_test**2).sum(1)[:, None] - 2 * z_test @ z_train.T + (z_train**2).sum(1)[None, :]
+    nearest = [sentences[i] for i in d.argmin(1)]
+    rng = np.random.default_rng(args.seed)
+    random_pick = [sentences[i] for i in rng.integers(len(sentences), size=len(nearest))]
+    p = g_test.shape[1]
+
+    def stories(flat):
+        return [flat[i : i + p] for i in range(0, len(flat), p)]
+
+    return {
+        "nearest_neighbour (002 baseline)": _score_sentences(
+            ids, stories(nearest), texts, args.meteor
+        ),
+        "random_train_sentence (no image)": _score_sentences(
+            ids, stories(random_pick), texts, args.meteor
+        ),
     }
 
 
@@ -259,11 +302,23 @@ def main(argv=None) -> int:
     try:
         data = prepare_data(work, args.stories, args.seed, args.fine_tune)
         split_data = load_split(data["features"], args.split)
+        baselines = baseline_rows(load_split(data["features"], "train"), split_data, args)
         rows = {}
         for name in [m for m in args.models.split(",") if m]:
+            if name not in RUNS:
+                raise SystemExit(f"--models: unknown run {name!r}; choose from {', '.join(RUNS)}")
+            model, extra = RUNS[name]
             print(f"[quality] training {name} ...", file=sys.stderr, flush=True)
             rows[name] = run_model(
-                name, data["features"], args.epochs, args.seed, split_data, args.meteor, work
+                name,
+                data["features"],
+                args.epochs,
+                args.seed,
+                split_data,
+                args.meteor,
+                work,
+                model=model,
+                **extra,
             )
         if args.fine_tune:
             print(
@@ -309,11 +364,13 @@ def main(argv=None) -> int:
             "show_tell",
             m("show_tell"),
         ),
-        "004": {
-            "claim": "previous-sentence encoder helps seq2seq_story",
-            "status": "not run (no switch: HParams exposes only `attention` for seq2seq_story; "
-            "the previous-sentence encoder is always on)",
-        },
+        "004": _cmp(
+            "the previous-sentence encoder helps seq2seq_story",
+            "seq2seq_story",
+            m("seq2seq_story"),
+            "seq2seq_story-noprev",
+            m("seq2seq_story-noprev"),
+        ),
         "001": (
             _cmp(
                 "joint CNN fine-tuning beats frozen features",
@@ -355,6 +412,12 @@ def main(argv=None) -> int:
                 f"{name:<22}{dec:<9}{vals}{str(d['distinct_sentences']) + '/' + str(d['sentences']):>10}"
                 f"{row['best_val_token_nll']:>9.3f}{row['wall_s']:>8.1f}"
             )
+    for name, d in baselines.items():
+        vals = "".join(
+            f"{'-' if d['metrics'][k] is None else format(d['metrics'][k], '.4f'):>9}"
+            for k in METRICS
+        )
+        print(f"{name:<31}{vals}{str(d['distinct_sentences']) + '/' + str(d['sentences']):>10}")
     print()
     print(f"claims (held = A's CIDEr > B's CIDEr, beam {BEAM} unless stated):")
     for ref, c in comparisons.items():
@@ -376,6 +439,7 @@ def main(argv=None) -> int:
         "meteor": args.meteor,
         "hparams": hparams_config("<model>", args.epochs, args.seed),
         "models": rows,
+        "baselines": baselines,
         "comparisons": comparisons,
         "prepare_s": data["prepare_s"],
         "wall_s": wall,

@@ -73,6 +73,11 @@ class HParams:
     attention: bool = True  # seq2seq_story: Luong attention over both encoders (004 variant)
     attention_regularization: float = 1.0  # show_attend_tell: doubly stochastic lambda (Xu et al.)
     photos_per_story: int = 5
+    # seq2seq_story: condition each sentence on the previous one (004); False = images only.
+    previous_sentence: bool = True
+    # Standardize backbone features per dimension with train-split statistics kept in the model
+    # (trainer/standardize.py); False feeds the raw activations as the papers describe.
+    standardize_features: bool = True
     # Optimisation.
     optimizer: str = ""  # "" = the model's paper default (mrnn: rmsprop, others: adam)
     learning_rate: float = 0.0  # 0 = the optimizer's default below

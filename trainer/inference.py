@@ -71,11 +71,12 @@ class Captioner:
         return spec
 
     def _rows_impl(self, feats: dict) -> dict:
-        return self.model.decode_rows(feats, self.decode_fn)
+        return self.model.decode_rows(self.model.standardize(feats), self.decode_fn)
 
     def _stories_impl(self, feats: dict) -> dict:
         if self.model.sequence_model:
-            return self.model.decode_stories(feats, self.decode_fn)
+            return self.model.decode_stories(self.model.standardize(feats), self.decode_fn)
+        # Per-image models: _decode_rows standardizes.
         p = self.model.hp.photos_per_story
         flat = {k: tf.reshape(v, [-1, *v.shape[2:]]) for k, v in feats.items()}
         out = self._decode_rows(flat)

@@ -104,6 +104,7 @@ def train(
     from trainer.inference import Captioner
     from trainer.models import layers
     from trainer.models.registry import build_model
+    from trainer.standardize import fit_standardizer
 
     started = time.time()
     hparams.validate()
@@ -147,11 +148,6 @@ def train(
     )
 
     model = build_model(hp, len(vocab), info, backbone if hp.fine_tune_cnn else None)
-    if warm_start:
-        n = export_lib.restore_variables(
-            warm_start, "model_variables", model.variables, [v.path for v in model.variables]
-        )
-        logger.info("warm start: restored %d of %d variables", n, len(model.variables))
 
     model.compile(
         optimizer=_optimizer(hp, keras),
@@ -174,6 +170,14 @@ def train(
         needs=model.feature_inputs(),
         image_size=image_size,
     )
+    standardization = fit_standardizer(
+        model, data_lib.make_dataset(train_pattern, training=False, **dataset_args)
+    )
+    if warm_start:  # after the statistics: a warm start keeps the pretrained model's
+        n = export_lib.restore_variables(
+            warm_start, "model_variables", model.variables, [v.path for v in model.variables]
+        )
+        logger.info("warm start: restored %d of %d variables", n, len(model.variables))
     train_ds = data_lib.make_dataset(train_pattern, training=True, repeat=True, **dataset_args)
     if not eval_steps:
         eval_scan = data_lib.scan_text(eval_pattern, photos_per_story=hp.photos_per_story)
@@ -230,6 +234,7 @@ def train(
         "stopped_early": state.stopped_early,
         "train_rows": rows,
         "vocab_size": len(vocab),
+        "feature_standardization": standardization,
     }
     captioner = Captioner(model, vocab.words, hp.decoding, backbone=backbone, image_size=image_size)
     export_lib.export_saved_model(

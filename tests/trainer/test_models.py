@@ -109,3 +109,65 @@ def test_padded_tokens_do_not_count(name):
     mask = y != PAD_ID
     ce = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True).numpy()
     assert a == pytest.approx(ce[mask].mean(), rel=1e-5)
+
+
+def test_seq2seq_story_without_previous_sentence_ignores_it():
+    """004's ablation: no sentence encoder weights, and the previous sentence changes nothing."""
+    import keras
+
+    from trainer.models.registry import build_model
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(2)
+    x, y = batch("seq2seq_story", rng)
+    with_prev = build_model(HParams(model="seq2seq_story", **SMALL).resolved("sis"), VOCAB, INFO)
+    hp = HParams(model="seq2seq_story", previous_sentence=False, **SMALL).resolved("sis")
+    without = build_model(hp, VOCAB, INFO)
+    assert PREV_TOKENS in with_prev.feature_inputs()
+    assert PREV_TOKENS not in without.feature_inputs()
+    assert any("sentence_encoder" in v.path for v in with_prev.variables)
+    assert not any("sentence_encoder" in v.path for v in without.variables)
+    other = dict(x, **{PREV_TOKENS: np.roll(x[PREV_TOKENS], 1, axis=0)})
+    np.testing.assert_allclose(without(x), without(other))
+    assert not np.allclose(with_prev(x), with_prev(other))
+    compile_model(without, hp.learning_rate)
+    nll = without.fit(x, y, batch_size=len(y), epochs=50, verbose=0).history["token_nll"]
+    assert nll[-1] < nll[0] / 10
+
+
+def test_feature_statistics_skip_padded_photos_and_floor_dead_dimensions():
+    """Per-dimension mean/scale over real photos only; a constant dimension is not blown up."""
+    import tensorflow as tf
+
+    from trainer.models.registry import build_model
+    from trainer.standardize import feature_statistics, fit_standardizer
+
+    rng = np.random.default_rng(3)
+    model = build_model(HParams(model="global_context", **SMALL).resolved("sis"), VOCAB, INFO)
+    x, y = batch("global_context", rng, rows=20)
+    x[GLOBAL] = (0.01 * x[GLOBAL] + 3.0).astype(np.float32)
+    x[GLOBAL][..., 0] = 0.0  # a dead ReLU unit
+    x[PHOTO_MASK][:, -1] = 0.0
+    x[GLOBAL][:, -1] = 1e6  # padding that must not count
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(2)
+    stats = feature_statistics(model, ds)
+    real = x[GLOBAL][:, :-1].reshape(-1, INFO.global_dim)
+    np.testing.assert_allclose(stats["global_mean"], real.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(stats["global_scale"][1:], real.std(0)[1:], rtol=1e-3)
+    assert stats["global_scale"][0] == pytest.approx(0.01 * np.median(real.std(0)[1:]), rel=1e-3)
+    local = x[LOCAL][:, :-1].reshape(-1, 4)
+    np.testing.assert_allclose(stats["local_mean"], local.mean(0), rtol=1e-4, atol=1e-6)
+    fit_standardizer(model, ds)
+    z = model.features(x)[GLOBAL].numpy()[:, :-1].reshape(-1, INFO.global_dim)
+    np.testing.assert_allclose(z[:, 1:].mean(0), 0.0, atol=1e-3)
+    np.testing.assert_allclose(z[:, 1:].std(0), 1.0, rtol=1e-3)
+
+
+def test_without_standardization_features_pass_unchanged():
+    from trainer.models.registry import build_model
+
+    hp = HParams(model="show_tell", standardize_features=False, **SMALL).resolved("sis")
+    model = build_model(hp, VOCAB, INFO)
+    x, _ = batch("show_tell", np.random.default_rng(4))
+    assert model.standardizer is None
+    np.testing.assert_array_equal(model.features(x)[GLOBAL], x[GLOBAL])

@@ -101,7 +101,10 @@ def test_warm_start_restores_the_base_model(trained_sat, sis_artifact, tmp_path)
     key = "model_variables/{}/.ATTRIBUTES/VARIABLE_VALUE"
     n = len(read_metadata(base.export_dir)["model_variables"])
     for i in range(n):
-        np.testing.assert_allclose(old.get_tensor(key.format(i)), new.get_tensor(key.format(i)))
+        # Adam moves each weight by ~lr (1e-12) per step: restored means equal to ~1e-9.
+        np.testing.assert_allclose(
+            old.get_tensor(key.format(i)), new.get_tensor(key.format(i)), rtol=0, atol=1e-9
+        )
     # Starting from the trained model, validation loss starts where the base run ended.
     assert result.history[0]["val_token_nll"] == pytest.approx(base.best_val_loss, rel=0.02)
 

@@ -50,6 +50,13 @@ class CaptionModel(keras.Model):
         if backbone is not None:
             self.backbone = backbone
             self.backbone.trainable = True
+        self.standardizer = None
+        if getattr(hparams, "standardize_features", False):
+            from trainer.models.layers import FeatureStandardizer
+
+            local = info.local_shape[2] if (self.uses_local or self.joint) else 0
+            self.standardizer = FeatureStandardizer(info.global_dim, local, name="standardizer")
+            self.standardizer.build()
 
     # ---- inputs ---------------------------------------------------------------------------
     def feature_inputs(self) -> frozenset[str]:
@@ -63,6 +70,14 @@ class CaptionModel(keras.Model):
         return frozenset(base) | self.extra_inputs
 
     def features(self, inputs: dict, training=False) -> dict:
+        """Standardized {"global": [..., D], "local": [..., h*w, c]}: what encode() consumes."""
+        return self.standardize(self.raw_features(inputs, training))
+
+    def standardize(self, feats: dict) -> dict:
+        """Backbone features -> model inputs; every decoding entry point calls this first."""
+        return self.standardizer(feats) if self.standardizer is not None else feats
+
+    def raw_features(self, inputs: dict, training=False) -> dict:
         """{"global": [..., D], "local": [..., h*w, c]} from features or, if joint, from pixels."""
         if not self.joint:
             return {k: inputs[k] for k in (GLOBAL, LOCAL) if k in inputs}

@@ -75,6 +75,44 @@ class BiasedRecurrent(keras.layers.Layer):
         return h, {"h": h, "c": c}
 
 
+class FeatureStandardizer(keras.layers.Layer):
+    """(x - mean) / scale per feature dimension (global) or channel (local), frozen statistics.
+
+    Backbone activations can sit on any scale: a random-weight network gives values near 0.01
+    that barely move the decoder (the captions then collapse to the language prior), ImageNet
+    fc7 vectors are ReLU outputs with large positive means. The statistics come from the train
+    split before the first step (`trainer/standardize.py`) and are weights of the model, so the
+    exported graph and a warm start carry them. Unset, the layer is the identity.
+    """
+
+    def __init__(self, global_dim: int, local_channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.global_dim, self.local_channels = global_dim, local_channels
+
+    def build(self, input_shape=None):
+        def stat(name, size, init):
+            return self.add_weight(shape=(size,), initializer=init, trainable=False, name=name)
+
+        self.global_mean = stat("global_mean", self.global_dim, "zeros")
+        self.global_scale = stat("global_scale", self.global_dim, "ones")
+        if self.local_channels:
+            self.local_mean = stat("local_mean", self.local_channels, "zeros")
+            self.local_scale = stat("local_scale", self.local_channels, "ones")
+
+    def call(self, feats: dict) -> dict:
+        out = dict(feats)
+        if "global" in feats:
+            out["global"] = (feats["global"] - self.global_mean) / self.global_scale
+        if "local" in feats and self.local_channels:
+            out["local"] = (feats["local"] - self.local_mean) / self.local_scale
+        return out
+
+    def set_statistics(self, stats: dict) -> None:
+        """stats: {"global_mean", "global_scale", "local_mean"?, "local_scale"?} numpy arrays."""
+        for name, value in stats.items():
+            getattr(self, name).assign(value)
+
+
 def _weighted_sum(weights, memory):
     """sum_l weights[r, l] * memory[r, l, :] as a batched mat-vec (no [R, L, C] temporary)."""
     return ops.squeeze(ops.matmul(weights[:, None, :], memory), 1)

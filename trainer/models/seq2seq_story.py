@@ -8,6 +8,8 @@ generated). The decoder LSTM starts from an MLP of both encoders' final states. 
 `attention=True` (004's Luong variant) every step attends, Luong-'general' style with input
 feeding, over the image encoder's outputs 1..j and the previous sentence's encoder outputs (one
 memory, which is why 004 requires equal encoder sizes; both are `hidden_dim` here).
+`previous_sentence=False` removes the previous-sentence encoder (the ablation of 004's claim):
+the decoder then starts from the image encoder alone and attends over images only.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class Seq2SeqStory(SequenceCaptionModel):
     extra_inputs = frozenset({PREV_TOKENS})
 
     def __init__(self, hparams, vocab_size, info, backbone=None, **kwargs):
+        if not hparams.previous_sentence:
+            self.extra_inputs = frozenset()  # before Model.__init__'s attribute tracking
         super().__init__(hparams, vocab_size, info, backbone, **kwargs)
         hp = hparams
         h = hp.hidden_dim
@@ -37,9 +41,10 @@ class Seq2SeqStory(SequenceCaptionModel):
         )
         self.embedding = keras.layers.Embedding(vocab_size, hp.embedding_dim, name="embedding")
         self.word_dropout = keras.layers.Dropout(hp.dropout, name="word_dropout")
-        self.sentence_encoder = keras.layers.LSTM(
-            h, return_sequences=True, return_state=True, name="sentence_encoder"
-        )
+        if hp.previous_sentence:
+            self.sentence_encoder = keras.layers.LSTM(
+                h, return_sequences=True, return_state=True, name="sentence_encoder"
+            )
         self.init_h = keras.layers.Dense(h, activation="tanh", name="init_h")
         self.init_c = keras.layers.Dense(h, activation="tanh", name="init_c")
         self.cell = Recurrent("lstm", h, name="decoder")
@@ -61,21 +66,20 @@ class Seq2SeqStory(SequenceCaptionModel):
         image_outputs/photo_mask: [R, P, H] / [R, P] of each row's story; prev_tokens [R, T'].
         """
         p = self.hp.photos_per_story
-        token_mask = prev_tokens != PAD_ID
-        words = self.word_dropout(self.embedding(prev_tokens), training=training)
-        sent_out, sent_h, _ = self.sentence_encoder(words, mask=token_mask, training=training)
         image_h = tf.gather(image_outputs, index, batch_dims=1)  # state after photos 1..j
-        both = tf.concat([image_h, sent_h], axis=-1)
+        seen = tf.cast(tf.range(p)[None, :] <= index[:, None], tf.float32) * photo_mask
+        memory, mask, both = image_outputs, seen, image_h
+        if self.hp.previous_sentence:
+            token_mask = prev_tokens != PAD_ID
+            words = self.word_dropout(self.embedding(prev_tokens), training=training)
+            sent_out, sent_h, _ = self.sentence_encoder(words, mask=token_mask, training=training)
+            both = tf.concat([image_h, sent_h], axis=-1)
+            memory = tf.concat([image_outputs, sent_out], axis=1)
+            mask = tf.concat([seen, tf.cast(token_mask, tf.float32)], axis=1)
         state = self.cell.initial_state(self.init_h(both), self.init_c(both))
         context = {}
         if self.hp.attention:
-            seen = tf.cast(tf.range(p)[None, :] <= index[:, None], tf.float32) * photo_mask
-            memory = tf.concat([image_outputs, sent_out], axis=1)
-            context = {
-                "memory": memory,
-                "keys": self.attention.keys(memory),
-                "mask": tf.concat([seen, tf.cast(token_mask, tf.float32)], axis=1),
-            }
+            context = {"memory": memory, "keys": self.attention.keys(memory), "mask": mask}
             state["feed"] = tf.zeros_like(state["h"])  # input feeding: last attentional vector
         return context, state
 
@@ -99,8 +103,10 @@ class Seq2SeqStory(SequenceCaptionModel):
         rows_images = tf.repeat(image_outputs, p, axis=0)  # [B * P, P, H]
         rows_mask = tf.repeat(mask, p, axis=0)
         index = tf.tile(tf.range(p), [tf.shape(mask)[0]])
-        prev = inputs[PREV_TOKENS]
-        prev = tf.reshape(prev, [-1, prev.shape[-1]])
+        prev = None
+        if self.hp.previous_sentence:
+            prev = inputs[PREV_TOKENS]
+            prev = tf.reshape(prev, [-1, prev.shape[-1]])
         context, state = self.encode_sentence(rows_images, rows_mask, index, prev, training)
         tokens_in = inputs[TOKENS_IN]
         t = tokens_in.shape[-1]
