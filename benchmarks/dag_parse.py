@@ -34,16 +34,25 @@ def main() -> None:
         env = dict(os.environ, AIRFLOW_HOME=home, AIRFLOW__CORE__LOAD_EXAMPLES="False")
         subprocess.run(
             [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
-            env=env, check=True, capture_output=True,
+            env=env,
+            check=True,
+            capture_output=True,
         )
         for path in sorted(DAGS.glob("*.py")):
             out = subprocess.run(
-                [sys.executable, "-c", PROBE, str(path)], env=env, check=True,
-                capture_output=True, text=True,
+                [sys.executable, "-c", PROBE, str(path)],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
             )
             results[path.name] = json.loads(out.stdout.strip().splitlines()[-1])
     worst = max(r["parse_s"] for r in results.values())
-    print(json.dumps({"files": results, "max_parse_s": worst, "goal_s": 2.0, "meets_goal": worst <= 2.0}))
+    print(
+        json.dumps(
+            {"files": results, "max_parse_s": worst, "goal_s": 2.0, "meets_goal": worst <= 2.0}
+        )
+    )
 
 
 if __name__ == "__main__":
