@@ -7,7 +7,8 @@ Pipeline (fixed seed): synth dataset -> `vistflow ingest` -> `vistflow features 
 test split per story (greedy and beam 7) -> score per-photo sentences (id = "<story>/<position>",
 reference = the story's sentence at that position) with the coco profile.
 
-Comparisons (each a reference's claim; "held" is judged on CIDEr, the other metrics are printed):
+Comparisons (each a reference's claim, judged on CIDEr with a paired bootstrap over the test
+stories: "held" only when the 95% interval of the difference excludes 0; other metrics printed):
   000  global_context > show_attend_tell on SIS
   002  beam 7 > greedy on the same trained model (show_tell)
   003  show_attend_tell (attention) > show_tell (no attention)
@@ -153,40 +154,52 @@ def _pattern(features: str, split: str) -> str:
     return os.path.join(features, f"Split-{split}", "data_tfrecord-*.gz")
 
 
-def load_split(features: str, split: str, photos: int = 5):
-    """-> ids [N], global [N, P, D], local [N, P, L], sentences [N][P] (stories with P photos)."""
-    import tensorflow as tf
-
+def load_split(features: str, split: str, photos: int = 5) -> dict:
+    """{"ids" [N], "global" [N, P, D], "local" [N, P, L], "texts" [N][P] references,
+    "images" [N][P] stored JPEG bytes or None} of the stories with P photos."""
     from trainer import data as data_lib
     from vistflow import example_format as ef
 
     files = data_lib.resolve_files(_pattern(features, split))
-    ids, glob, local, texts = [], [], [], []
+    out = {"ids": [], "global": [], "local": [], "texts": [], "images": []}
     for raw in data_lib._tfrecords(files):
         ex = data_lib.parse_example(raw)
         g = ex[ef.GLOBAL_FEATURES].numpy()
         if g.shape[0] != photos:
             continue
-        ids.append(ex["id"].numpy().decode())
-        glob.append(g)
-        local.append(ex[ef.LOCAL_FEATURES].numpy())
-        texts.append([[t.decode() for t in row] for row in ex["text"].to_list()])
-    del tf
-    return ids, np.stack(glob), np.stack(local), texts
+        out["ids"].append(ex["id"].numpy().decode())
+        out["global"].append(g)
+        out["local"].append(ex[ef.LOCAL_FEATURES].numpy())
+        out["texts"].append([[t.decode() for t in row] for row in ex["text"].to_list()])
+        out["images"].append(ex[ef.IMAGE_BYTES].numpy().tolist())
+    out["global"], out["local"] = np.stack(out["global"]), np.stack(out["local"])
+    if not all(out["images"]):
+        out["images"] = None
+    return out
 
 
 def decode_and_score(export_dir, decoding, split_data, meteor: str) -> dict:
+    """Decode each test story's five sentences and score them. A jointly fine-tuned model has
+    its own CNN, so it decodes from the stored images (the stored features came from the
+    frozen one); every other model from the stored features."""
     from trainer.export import load_captioner
 
-    ids, glob, local, texts = split_data
     cap = load_captioner(export_dir, decoding=decoding)
-    keys = cap.feature_keys()
+    n = len(split_data["ids"])
     sentences = []
-    for i in range(0, len(ids), 16):
-        given = {"global_features": glob[i : i + 16], "local_features": local[i : i + 16]}
-        out = cap.story_features(**{k: v for k, v in given.items() if k in keys})
+    for i in range(0, n, 16):
+        if cap.model.joint:
+            if split_data["images"] is None:
+                raise SystemExit(f"{export_dir}: a fine-tuned model needs the stored images")
+            out = cap.story_images(np.array(split_data["images"][i : i + 16], dtype=object))
+        else:
+            given = {
+                "global_features": split_data["global"][i : i + 16],
+                "local_features": split_data["local"][i : i + 16],
+            }
+            out = cap.story_features(**{k: given[k] for k in cap.feature_keys()})
         sentences.extend(out["sentences"].numpy().tolist())
-    return _score_sentences(ids, sentences, texts, meteor)
+    return _score_sentences(split_data["ids"], sentences, split_data["texts"], meteor)
 
 
 def _score_sentences(ids, sentences, texts, meteor: str) -> dict:
@@ -198,8 +211,16 @@ def _score_sentences(ids, sentences, texts, meteor: str) -> dict:
         for j, (s, r) in enumerate(zip(story, ref, strict=True)):
             preds[f"{sid}/{j}"] = s.decode() if isinstance(s, bytes) else s
             refs[f"{sid}/{j}"] = list(r)
-    metrics = score(preds, refs, profile="coco", meteor=meteor).metrics
+    result = score(preds, refs, profile="coco", meteor=meteor)
+    metrics = result.metrics
+    per_story = [
+        float(np.mean([result.per_item[f"{sid}/{j}"]["CIDEr"] for j in range(len(story))]))
+        for sid, story in zip(ids, sentences, strict=True)
+    ]
     return {
+        # CIDEr is the mean of the items' CIDEr (idf from the references, which both sides of a
+        # comparison share), so per-story means support a paired bootstrap; not printed.
+        "_per_story_CIDEr": per_story,
         "metrics": {
             m: (round(float(metrics[m]), 4) if metrics.get(m) is not None else None)
             for m in METRICS
@@ -212,8 +233,8 @@ def _score_sentences(ids, sentences, texts, meteor: str) -> dict:
 
 def baseline_rows(train_data, split_data, args) -> dict:
     """Image-only and no-image references for the table (see the module docstring)."""
-    _, g_train, _, t_train = train_data
-    ids, g_test, _, texts = split_data
+    g_train, t_train = train_data["global"], train_data["texts"]
+    ids, g_test, texts = split_data["ids"], split_data["global"], split_data["texts"]
     x_train = g_train.reshape(-1, g_train.shape[-1]).astype(np.float64)
     sentences = [s[0] for story in t_train for s in story]  # first reference of each train photo
     mean, std = x_train.mean(0), x_train.std(0) + 1e-12
@@ -269,18 +290,18 @@ def run_model(name, features, epochs, seed, split_data, meteor, work, **extra) -
     return row
 
 
-def _cmp(claim, a_label, a, b_label, b) -> dict:
-    """Claim: a > b. Held/did not hold judged on CIDEr; every metric's winner listed."""
-    if a is None or b is None:
+def _cmp(claim, a_label, a_row, b_label, b_row, seed: int = 0, resamples: int = 2000) -> dict:
+    """Claim: A > B. Judged on CIDEr with a paired bootstrap over test stories: "held" when the
+    95% interval of A - B is above 0, "reversed" when below, otherwise "within noise"."""
+    if a_row is None or b_row is None:
         return {"claim": claim, "status": "not run", "a": a_label, "b": b_label}
+    a, b = a_row["metrics"], b_row["metrics"]
     wins = {m: (a[m] > b[m]) if a[m] is not None and b[m] is not None else None for m in METRICS}
-    status = (
-        "held"
-        if a["CIDEr"] > b["CIDEr"]
-        else "tie (did not hold)"
-        if a["CIDEr"] == b["CIDEr"]
-        else "did not hold"
-    )
+    diff = np.asarray(a_row["_per_story_CIDEr"]) - np.asarray(b_row["_per_story_CIDEr"])
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(len(diff), size=(resamples, len(diff)))].mean(1)
+    low, high = (float(x) for x in np.percentile(means, [2.5, 97.5]))
+    status = "held" if low > 0 else "reversed" if high < 0 else "within noise"
     return {
         "claim": claim,
         "a": a_label,
@@ -288,6 +309,8 @@ def _cmp(claim, a_label, a, b_label, b) -> dict:
         "a_metrics": a,
         "b_metrics": b,
         "a_wins": wins,
+        "cider_diff": round(float(diff.mean()), 4),
+        "cider_diff_ci95": [round(low, 4), round(high, 4)],
         "status": status,
     }
 
@@ -324,12 +347,15 @@ def main(argv=None) -> int:
             print(
                 "[quality] training show_attend_tell fine_tune_cnn ...", file=sys.stderr, flush=True
             )
+            ft_split = load_split(data["features_images"], args.split)
+            if ft_split["ids"] != split_data["ids"]:
+                raise SystemExit("features with and without images hold different test stories")
             rows["show_attend_tell+ft"] = run_model(
                 "show_attend_tell+ft",
                 data["features_images"],
                 args.epochs,
                 args.seed,
-                split_data,
+                ft_split,
                 args.meteor,
                 work,
                 model="show_attend_tell",
@@ -340,7 +366,7 @@ def main(argv=None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     def m(name, dec=f"beam{BEAM}"):
-        return rows[name]["decodings"][dec]["metrics"] if name in rows else None
+        return rows[name]["decodings"][dec] if name in rows else None
 
     comparisons = {
         "000": _cmp(
@@ -389,7 +415,7 @@ def main(argv=None) -> int:
     wall = round(time.monotonic() - start, 1)
 
     # ---- table ----------------------------------------------------------------------------------
-    n = split_data and len(split_data[0])
+    n = len(split_data["ids"])
     print(
         f"vistflow quality: {args.stories} synthetic stories (seed {args.seed}), tiny backbone "
         f"(random weights), {args.epochs} epochs/model, hidden 128 emb 64 att 64 min_count 2; "
@@ -419,16 +445,23 @@ def main(argv=None) -> int:
         )
         print(f"{name:<31}{vals}{str(d['distinct_sentences']) + '/' + str(d['sentences']):>10}")
     print()
-    print(f"claims (held = A's CIDEr > B's CIDEr, beam {BEAM} unless stated):")
+    print(
+        f"claims, beam {BEAM} unless stated (CIDEr A - B with a 95% paired bootstrap interval over "
+        "test stories: held = interval above 0, reversed = below 0, else within noise):"
+    )
     for ref, c in comparisons.items():
         line = f"  {ref} {c['claim']}: {c['status'].upper() if 'a_metrics' in c else c['status']}"
         if "a_metrics" in c:
+            low, high = c["cider_diff_ci95"]
             line += (
                 f"  [{c['a']} CIDEr {c['a_metrics']['CIDEr']:.4f} vs {c['b']} "
-                f"{c['b_metrics']['CIDEr']:.4f}; A wins on "
+                f"{c['b_metrics']['CIDEr']:.4f}: {c['cider_diff']:+.4f} in [{low:+.4f}, "
+                f"{high:+.4f}]; A higher on "
                 f"{', '.join(k for k, v in c['a_wins'].items() if v) or 'none'}]"
             )
         print(line)
+    for d in [*baselines.values(), *(x for r in rows.values() for x in r["decodings"].values())]:
+        d.pop("_per_story_CIDEr", None)
     print(f"data prep {data['prepare_s']}s; total wall {wall}s")
     doc = {
         "stories": args.stories,

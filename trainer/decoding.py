@@ -141,8 +141,10 @@ def _beam_search(step_fn, context, state, config, vocab_size, attention_size):
     steps = config.max_length
     bias = banned_bias(config, vocab_size)
     use_seen = config.repetition_penalty != 1.0
-    # A finished hypothesis may only continue with PAD, at no cost.
-    pad_only = tf.where(tf.equal(tf.range(vocab_size), PAD_ID), 0.0, NEG_INF)
+    width = min(k, vocab_size)
+    # A finished hypothesis may only continue with PAD, at no cost: its `width` best words.
+    pad_only_scores = tf.constant([0.0] + [NEG_INF] * (width - 1))
+    pad_only_words = tf.fill([width], PAD_ID)
 
     context = tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), context)
     state = tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), state)
@@ -154,12 +156,18 @@ def _beam_search(step_fn, context, state, config, vocab_size, attention_size):
     def body(t, prev, state, log_probs, finished, seqs, att_buf, seen):
         logits, new_state, att = step_fn(prev, context, state)
         logits = _penalize(logits + bias, seen if use_seen else None, config.repetition_penalty)
-        logp = tf.nn.log_softmax(logits)
-        logp = tf.where(tf.reshape(finished, [-1, 1]), pad_only[None, :], logp)
-        candidates = tf.reshape(log_probs, [-1, 1]) + logp  # [n*k, V]
-        top_scores, top_index = tf.math.top_k(tf.reshape(candidates, [n, k * vocab_size]), k)
-        parent = top_index // vocab_size  # [n, k]
-        tok = top_index % vocab_size
+        # The k best continuations overall are among each hypothesis' own k best, so select per
+        # hypothesis first ([n*k, V] -> [n*k, k]) and never build the [n, k*V] candidate table:
+        # same result, ties included (both top_k passes prefer the lower flat index).
+        word_logits, words = tf.math.top_k(logits, width)
+        word_logp = word_logits - tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
+        done = tf.reshape(finished, [-1, 1])
+        word_logp = tf.where(done, pad_only_scores[None, :], word_logp)
+        words = tf.where(done, pad_only_words[None, :], words)
+        candidates = tf.reshape(log_probs, [-1, 1]) + word_logp  # [n*k, width]
+        top_scores, top_index = tf.math.top_k(tf.reshape(candidates, [n, k * width]), k)
+        parent = top_index // width  # [n, k]
+        tok = tf.gather(tf.reshape(words, [n, k * width]), top_index, batch_dims=1)
         flat_parent = tf.reshape(parent + offsets, [-1])
         new_state = tf.nest.map_structure(lambda x: tf.gather(x, flat_parent), new_state)
         at_t = tf.equal(tf.range(steps), t)[None, None, :]
