@@ -15,6 +15,7 @@ import logging
 import numpy as np
 
 from trainer.data import GLOBAL, LOCAL, PHOTO_MASK
+from vistflow.errors import VistflowError
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def feature_statistics(model, dataset, max_rows: int = MAX_ROWS) -> dict:
         if rows >= max_rows:
             break
     if not (g_mom.n or l_mom.n):
-        raise ValueError("no training rows to compute feature statistics from")
+        raise VistflowError("no training rows to compute feature statistics from")
     stats = {}
     if g_mom.n:
         stats.update(zip(("global_mean", "global_scale"), g_mom.mean_scale(), strict=True))
