@@ -52,10 +52,13 @@ lint: setup
 bench: setup
 	$(BIN)/python -m benchmarks
 
-# Regenerate the lock from pyproject.toml + TFX 1.16's tested constraints (needs PyPI).
+# Regenerate the lock from pyproject.toml + TFX 1.16's tested constraints (needs PyPI); uv.lock
+# records the same versions (constraints/uv_pins.py).
 lock:
-	$(BIN)/uv pip compile pyproject.toml --extra dev -c constraints/tfx-1.16.0-test_constraints.txt \
+	$(BIN)/uv pip compile --no-config pyproject.toml --extra dev -c constraints/tfx-1.16.0-test_constraints.txt \
 		--python-version 3.10 --no-header --annotation-style line -o requirements.lock
+	$(BIN)/python constraints/uv_pins.py .
+	$(BIN)/uv lock --python $(BIN)/python
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
