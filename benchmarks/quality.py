@@ -117,36 +117,24 @@ def prepare_data(work: str, stories: int, seed: int, store_images: bool) -> dict
     examples = os.path.join(work, "ingest", "examples")
     if not os.path.isdir(examples):
         examples = os.path.join(work, "ingest")
-    out = {"features": os.path.join(work, "features")}
-    _cli(
-        "features",
-        "--examples",
-        examples,
-        "--out",
-        out["features"],
-        "--backbone",
-        "tiny",
-        "--weights",
-        "random",
-        "--seed",
-        str(seed),
-        "--overwrite",
-    )
-    if store_images:
-        out["features_images"] = os.path.join(work, "features_images")
+    # Frozen-CNN features, and with --fine-tune the same plus the resized images (joint CNN).
+    variants = {"features": ()} | ({"features_images": ("--store-images",)} if store_images else {})
+    out = {}
+    for key, extra in variants.items():
+        out[key] = os.path.join(work, key)
         _cli(
             "features",
             "--examples",
             examples,
             "--out",
-            out["features_images"],
+            out[key],
             "--backbone",
             "tiny",
             "--weights",
             "random",
             "--seed",
             str(seed),
-            "--store-images",
+            *extra,
             "--overwrite",
         )
     out["prepare_s"] = round(time.monotonic() - t0, 1)

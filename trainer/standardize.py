@@ -14,7 +14,7 @@ import logging
 
 import numpy as np
 
-from trainer.data import GLOBAL, LOCAL, PHOTO_MASK
+from trainer.data import GLOBAL, LOCAL, PHOTO_MASK, TOKENS_IN
 from vistflow.errors import VistflowError
 
 logger = logging.getLogger(__name__)
@@ -55,8 +55,7 @@ def feature_statistics(model, dataset, max_rows: int = MAX_ROWS) -> dict:
     rows = 0
     for inputs, _ in dataset:
         feats = model.raw_features(inputs, training=False)
-        some = np.asarray(next(iter(feats.values())))
-        lead = some.shape[:-2] if GLOBAL not in feats else some.shape[:-1]
+        lead = tuple(inputs[TOKENS_IN].shape[:-1])  # [B] rows, or [B, P] for sequence models
         w = np.asarray(inputs[PHOTO_MASK]) if PHOTO_MASK in inputs else np.ones(lead)
         w = w.reshape(-1)
         if GLOBAL in feats:

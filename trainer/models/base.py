@@ -51,7 +51,7 @@ class CaptionModel(keras.Model):
             self.backbone = backbone
             self.backbone.trainable = True
         self.standardizer = None
-        if getattr(hparams, "standardize_features", False):
+        if hparams.standardize_features:
             from trainer.models.layers import FeatureStandardizer
 
             local = info.local_shape[2] if (self.uses_local or self.joint) else 0
