@@ -48,11 +48,17 @@ ALBUM = {
     "vist_label": "fair",
     "id": "44277",
 }
+# The real DII annotation of the same album (lichengunc/vist_api test/vist_test.ipynb): no
+# `setting`, `story_id` or `storylet_id`; the tier is plural.
 DII_ANNOTATION = {
-    k: v
-    for k, v in SIS_ANNOTATION.items()
-    if k not in ("story_id", "storylet_id", "worker_arranged_photo_order")
-} | {"photo_order_in_story": 0, "tier": "descriptions-in-isolation"}
+    "album_id": "44277",
+    "original_text": "A man wearing a top hat kneeling on the floor.",
+    "photo_flickr_id": "1741587",
+    "photo_order_in_story": 4,
+    "text": "a man wearing a top hat kneeling on the floor .",
+    "tier": "descriptions-in-isolation",
+    "worker_id": "UNUY9179WKUI6Y9",
+}
 
 
 def _doc(annotation: dict) -> dict:
@@ -137,6 +143,21 @@ def test_annotations_are_one_element_lists():
     assert _errors("sis", doc) == ["annotations/0: maxItems"]
     doc["annotations"] = [[]]
     assert _errors("sis", doc) == ["annotations/0: minItems"]
+
+
+@pytest.mark.parametrize("field", sorted(DII_ANNOTATION))
+def test_every_real_dii_annotation_field_is_required(field):
+    annotation = {k: v for k, v in DII_ANNOTATION.items() if k != field}
+    assert _errors("dii", _doc(annotation)) == ["annotations/0/0: required"]
+
+
+def test_dii_needs_none_of_the_story_fields():
+    assert "setting" not in load_json_schema("dii")["$defs"]["annotation"]["required"]
+    # Extra fields stay allowed (a DII file written by an older tool with `setting`).
+    assert _errors("dii", _doc(DII_ANNOTATION | {"setting": "first-2-pick-and-tell"})) == []
+    assert _errors("dii", _doc(DII_ANNOTATION | {"photo_order_in_story": "4"})) == [
+        "annotations/0/0/photo_order_in_story: type"
+    ]
 
 
 def test_dii_rejects_sis_annotations():

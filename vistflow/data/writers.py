@@ -53,14 +53,12 @@ def dii_annotation(
     *,
     original_text: str | None = None,
     worker_id: str = "WORKER0",
-    setting: str = "first-2-pick-and-tell",
 ) -> dict[str, Any]:
-    """A DII annotation with every field of the official files."""
+    """A DII annotation with exactly the fields of the official files (no `setting`)."""
     return {
         "original_text": text if original_text is None else original_text,
         "album_id": album_id,
         "photo_flickr_id": photo_id,
-        "setting": setting,
         "worker_id": worker_id,
         "photo_order_in_story": order,
         "tier": _TIERS["dii"],

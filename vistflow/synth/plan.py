@@ -81,10 +81,11 @@ class Story:
 
 @dataclass(frozen=True)
 class Description:
+    """One DII annotation. Real DII annotations have no AMT `setting` (only SIS ones do)."""
+
     album_id: str
     photo_index: int
     worker_id: str
-    setting: str
     sentence: Sentence
 
 
@@ -363,7 +364,9 @@ def plan_dataset(*, stories: int, seed: int, image_size: int = 64) -> DatasetPla
                     )
                 )
             dii_workers = album_rng.sample(workers, 3)
-            dii_setting = album_rng.choice(AMT_SETTINGS)
+            # Drawn and unused since DII lost its (unreal) `setting` field: keeps the random
+            # stream, so the generated descriptions stay what they were.
+            album_rng.choice(AMT_SETTINGS)
             for photo in album.photos:
                 for worker in sorted(album_rng.sample(dii_workers, album_rng.choice((2, 3)))):
                     original = language.describe_photo(photo.scene, album_rng)
@@ -372,7 +375,6 @@ def plan_dataset(*, stories: int, seed: int, image_size: int = 64) -> DatasetPla
                             album.album_id,
                             photo.index,
                             worker,
-                            dii_setting,
                             Sentence(language.vist_text(original, {}), original),
                         )
                     )

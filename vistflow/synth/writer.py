@@ -181,7 +181,11 @@ def sis_document(plan: DatasetPlan, faults: FaultPlan, split: str) -> dict:
 
 
 def dii_document(plan: DatasetPlan, faults: FaultPlan, split: str) -> dict:
-    """The description-in-isolation JSON of one split."""
+    """The description-in-isolation JSON of one split.
+
+    Annotations carry the fields real DII files have: no `setting`, `story_id` or `storylet_id`,
+    tier `descriptions-in-isolation`.
+    """
     albums, images = _albums_and_images(plan, faults, split)
     annotations = []
     for d in plan.descriptions:
@@ -194,7 +198,6 @@ def dii_document(plan: DatasetPlan, faults: FaultPlan, split: str) -> dict:
                     "original_text": d.sentence.original_text,
                     "album_id": d.album_id,
                     "photo_flickr_id": album.photos[d.photo_index].photo_id,
-                    "setting": d.setting,
                     "worker_id": d.worker_id,
                     "photo_order_in_story": d.photo_index,
                     "tier": DII_TIER,

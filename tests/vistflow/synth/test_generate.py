@@ -17,9 +17,10 @@ SIS_FIELDS = [
     "original_text", "album_id", "photo_flickr_id", "setting", "worker_id", "story_id", "tier",
     "worker_arranged_photo_order", "text", "storylet_id",
 ]  # fmt: skip
+# Real DII annotations have no `setting`, `story_id` or `storylet_id` (lichengunc/vist_api).
 DII_FIELDS = [
-    "original_text", "album_id", "photo_flickr_id", "setting", "worker_id",
-    "photo_order_in_story", "tier", "text",
+    "original_text", "album_id", "photo_flickr_id", "worker_id", "photo_order_in_story", "tier",
+    "text",
 ]  # fmt: skip
 IMAGE_FIELDS = {
     "id", "album_id", "title", "text", "tags", "datetaken", "license", "media", "secret", "url_o",
