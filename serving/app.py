@@ -92,7 +92,13 @@ class RestApp:
         # allow_nan: TF Serving writes NaN/Infinity tokens too (api_rest.md, JSON conformance).
         # Predictions stay compact: json's C encoder only runs without indent.
         body = json.dumps(payload, allow_nan=True, ensure_ascii=False, indent=1 if pretty else None)
-        return Response(body + "\n", status=status, content_type="application/json")
+        try:
+            data = (body + "\n").encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate echoed from the request: escape it
+            data = (
+                json.dumps(payload, allow_nan=True, indent=1 if pretty else None) + "\n"
+            ).encode()
+        return Response(data, status=status, content_type="application/json")
 
     def _dispatch(self, request: Request) -> Response:
         adapter = self.url_map.bind_to_environ(request.environ)

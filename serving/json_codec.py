@@ -21,6 +21,8 @@ import numpy as np
 from serving.api_errors import InvalidArgument
 
 BYTES_SUFFIX = "_bytes"
+# numpy's (and so TF Serving's practical) limit on tensor rank.
+MAX_TENSOR_RANK = 32
 # Above this many values a float32 tensor is written with float64 digits (exact, longer) instead
 # of the shortest round-trip form, which costs ~0.6 us per value in Python.
 SHORTEST_FLOAT_LIMIT = 4096
@@ -95,6 +97,14 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _dense_shape(value: Any) -> list[int]:
     # Like TF Serving: the shape is read off the first element at each level; the walk below
     # then checks every list against it.
@@ -116,7 +126,13 @@ def _decode_b64(value: dict, where: str) -> bytes:
 
 def _string_leaf(value: Any, where: str) -> bytes:
     if isinstance(value, str):
-        return value.encode("utf-8")
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InvalidArgument(
+                f"{where}: string is not valid Unicode ({e.reason} at character {e.start}); "
+                'send binary data as {"b64": "<base64>"}'
+            ) from None
     if _is_b64_object(value):
         return _decode_b64(value, where)
     if isinstance(value, dict):
@@ -167,6 +183,11 @@ def to_array(value: Any, spec: TensorSpecInfo, where: str) -> np.ndarray:
         raise InvalidArgument(f"{where}: input type {spec.dtype} is not supported by the REST API")
     np_dtype = NUMPY_DTYPES[spec.dtype]
     shape = _dense_shape(value)
+    if len(shape) > MAX_TENSOR_RANK:
+        raise InvalidArgument(
+            f"{where}: lists nested {len(shape)} levels deep; a tensor has at most "
+            f"{MAX_TENSOR_RANK} dimensions"
+        )
     if spec.dtype != "DT_STRING":
         # Fast path for numeric tensors; the walk below only runs to explain a failure.
         try:
@@ -273,11 +294,17 @@ def parse_predict_request(
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidArgument(f"JSON Parse error: {e}") from e
+    except RecursionError:
+        raise InvalidArgument(
+            "JSON Parse error: arrays/objects nested too deeply for this server"
+        ) from None
     if not isinstance(doc, dict):
         raise InvalidArgument(f"the request must be a JSON object, got {_json_type(doc)}")
     signature_name = doc.get("signature_name", default_signature)
     if not isinstance(signature_name, str):
         raise InvalidArgument("'signature_name' must be a string")
+    if not signature_name.isprintable() or _has_surrogate(signature_name):
+        raise InvalidArgument(f"'signature_name' {ascii(signature_name)[:80]} is not a valid name")
     signature_name = signature_name or default_signature
     specs = input_specs(signature_name)
     unknown = sorted(set(doc) - {"signature_name", "instances", "inputs"})

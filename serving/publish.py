@@ -21,6 +21,7 @@ import logging
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from serving.layout import is_saved_model_dir, list_versions, version_dir
@@ -137,12 +138,60 @@ def publish(
     return final
 
 
-def rollback(base: str | os.PathLike, model_name: str) -> int:
+SERVING_SIGNATURE = "serving_default"
+
+
+def _check_links(path: Path) -> None:
+    # copytree follows links and would fail at the end with a raw shutil.Error listing them.
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            entry = Path(dirpath) / name
+            if entry.is_symlink() and not entry.exists():
+                raise VistflowError(
+                    f"{entry}: dangling symbolic link to {os.readlink(entry)}; the version "
+                    "cannot be copied"
+                )
+
+
+def check_servable(path: Path) -> None:
+    """Raise VistflowError naming `path` unless it loads as a SavedModel with a serving signature.
+
+    The same load the server does (`tf.saved_model.load(..., tags=["serve"])`), so a version
+    that passes here is one the server will swap to rather than refuse.
+    """
+    path = Path(path)
+    _check_links(path)
+    if not is_saved_model_dir(path):
+        raise VistflowError(f"{path}: not a SavedModel directory (no saved_model.pb)")
+    if not (path / "variables" / "variables.index").is_file():
+        raise VistflowError(f"{path}: the SavedModel has no variables/variables.index")
+    import tensorflow as tf
+
+    try:
+        model = tf.saved_model.load(str(path), tags=["serve"])
+    except Exception as e:  # noqa: BLE001 - a corrupt model raises parse, IO and TF errors alike
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise VistflowError(f"{path}: the SavedModel does not load: {reason[:300]}") from None
+    if SERVING_SIGNATURE not in model.signatures:
+        found = ", ".join(sorted(model.signatures)) or "none"
+        raise VistflowError(
+            f"{path}: no {SERVING_SIGNATURE!r} signature (signatures: {found}); servers would "
+            "have nothing to answer :predict with"
+        )
+
+
+def rollback(
+    base: str | os.PathLike,
+    model_name: str,
+    verify: Callable[[Path], None] = check_servable,
+) -> int:
     """Re-publish the content served before the latest one as a new version; returns it.
 
     The target is the newest version older than the version that first introduced the
     latest version's content, so repeated rollbacks walk back through history
-    (v1, v2, v3 -> v4=v2 -> v5=v1) instead of toggling between two versions.
+    (v1, v2, v3 -> v4=v2 -> v5=v1) instead of toggling between two versions. `verify` checks
+    the target before anything is published (a corrupt target raises VistflowError and leaves
+    the served version as it is).
     """
     model_dir = Path(base) / model_name
     versions = list_versions(model_dir)
@@ -157,6 +206,7 @@ def rollback(base: str | os.PathLike, model_name: str) -> int:
             "earlier version to roll back to"
         )
     target = earlier[-1]
+    verify(version_dir(model_dir, target))
     provenance = {
         "source": str(version_dir(model_dir, target)),
         "origin_version": _origin_version(model_dir, target),

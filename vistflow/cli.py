@@ -80,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     except VistflowError as e:  # user-facing errors: one clear line, no traceback
         print(f"vistflow {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        # A path the user gave cannot be read or written (a directory, no permission, disk
+        # full): still one line naming the path. Errors without a path are bugs: traceback.
+        if e.filename is None:
+            raise
+        print(f"vistflow {args.command}: error: {e.filename}: {e.strerror or e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -51,6 +51,10 @@ def _load_json(path: Path):
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputFormatError(path, "", "no such file") from None
+    except IsADirectoryError:
+        raise InputFormatError(path, "", "is a directory, expected a JSON file") from None
+    except OSError as e:
+        raise InputFormatError(path, "", f"cannot read: {e.strerror or e}") from None
     except UnicodeDecodeError as e:
         raise InputFormatError(path, "", f"not UTF-8 text ({e.reason} at byte {e.start})") from None
     if not text.strip():
@@ -152,10 +156,32 @@ def _check_ids(pred_path: Path, ref_path: Path, predictions: dict, references: d
         log.info("%d reference ids have no prediction and are not scored", unused)
 
 
+def _check_output_path(path: Path) -> None:
+    """Fail before scoring (which can take a minute) if the per-item file cannot be written."""
+    if path.is_dir():
+        raise InputFormatError(path, "", "is a directory, expected a file path for --per-item")
+    if not path.parent.is_dir():
+        raise InputFormatError(path, "", f"directory {path.parent} does not exist")
+
+
+def _warn_empty(predictions: dict) -> None:
+    empty = [k for k, caption in predictions.items() if not caption.strip()]
+    if empty:
+        log.warning(
+            "%d of %d predictions are empty captions (scored as such, e.g. %r)",
+            len(empty),
+            len(predictions),
+            empty[0],
+        )
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.per_item:
+        _check_output_path(args.per_item)
     predictions = load_predictions(args.predictions)
     references = load_references(args.references)
     _check_ids(args.predictions, args.references, predictions, references)
+    _warn_empty(predictions)
 
     from components.caption_evaluator.scoring import MeteorError, score
 

@@ -1,8 +1,10 @@
-"""Atomic publish and rollback on fake SavedModel directories (no TensorFlow needed)."""
+"""Atomic publish and rollback: history on fake SavedModel directories (no TensorFlow), the
+rollback target's verification on real (toy) SavedModels."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,11 @@ def _fake_saved_model(path: Path, tag: str) -> Path:
     (path / "variables" / "variables.index").write_bytes(f"index-{tag}".encode())
     (path / "variables" / "variables.data-00000-of-00001").write_bytes(b"x" * 1000)
     return path
+
+
+def _has_pb(path: Path) -> None:
+    # The history tests use fake models; check_servable on real ones is tested below.
+    assert (path / "saved_model.pb").is_file()
 
 
 def _content(version_path: Path) -> str:
@@ -80,15 +87,15 @@ def test_rollback_walks_back_through_history(tmp_path):
     base = tmp_path / "base"
     for tag in ("one", "two", "three"):
         publish(_fake_saved_model(tmp_path / tag, tag), base, "m")
-    assert rollback(base, "m") == 4
+    assert rollback(base, "m", verify=_has_pb) == 4
     assert _content(base / "m" / "4") == "graph-two"
     assert read_provenance(base / "m" / "4")["rollback_of"] == 3
     # Rolling back again goes before version 2 (whose content 4 carries), not back to 3.
-    assert rollback(base, "m") == 5
+    assert rollback(base, "m", verify=_has_pb) == 5
     assert _content(base / "m" / "5") == "graph-one"
     assert read_provenance(base / "m" / "5")["origin_version"] == 1
     with pytest.raises(VistflowError, match="no earlier version"):
-        rollback(base, "m")
+        rollback(base, "m", verify=_has_pb)
     # History is kept: nothing was deleted.
     assert list_versions(base / "m") == [1, 2, 3, 4, 5]
 
@@ -97,9 +104,9 @@ def test_rollback_after_a_new_push_returns_to_the_rolled_back_content(tmp_path):
     base = tmp_path / "base"
     publish(_fake_saved_model(tmp_path / "one", "one"), base, "m")
     publish(_fake_saved_model(tmp_path / "two", "two"), base, "m")
-    rollback(base, "m")  # 3 = one
+    rollback(base, "m", verify=_has_pb)  # 3 = one
     publish(_fake_saved_model(tmp_path / "four", "four"), base, "m")  # 4
-    assert rollback(base, "m") == 5
+    assert rollback(base, "m", verify=_has_pb) == 5
     assert _content(base / "m" / "5") == "graph-one"
 
 
@@ -108,10 +115,15 @@ def test_rollback_without_versions_is_a_clear_error(tmp_path):
         rollback(tmp_path, "missing")
 
 
-def test_rollback_cli(tmp_path, capsys):
+def _published_toy_versions(tmp_path, toy_models) -> Path:
     base = tmp_path / "base"
-    publish(_fake_saved_model(tmp_path / "one", "one"), base, "m")
-    publish(_fake_saved_model(tmp_path / "two", "two"), base, "m")
+    publish(toy_models["v1"], base, "m")
+    publish(toy_models["v2"], base, "m")
+    return base
+
+
+def test_rollback_cli(tmp_path, capsys, toy_models):
+    base = _published_toy_versions(tmp_path, toy_models)
     assert cli_main(["rollback", "--model-base-path", str(base), "--model-name", "m"]) == 0
     assert capsys.readouterr().out.split("\t")[0] == "3"
     assert (
@@ -122,3 +134,53 @@ def test_rollback_cli(tmp_path, capsys):
     )
     assert cli_main(["rollback", "--model-base-path", str(base), "--model-name", "nope"]) == 2
     assert "no published versions" in capsys.readouterr().err
+
+
+def _corrupt_pb(version: Path) -> None:
+    (version / "saved_model.pb").write_bytes(b"\x00junk, not a SavedModel proto\xff" * 10)
+
+
+def _drop_variables(version: Path) -> None:
+    shutil.rmtree(version / "variables")
+
+
+def _dangling_link(version: Path) -> None:
+    (version / "assets.extra" / "notes.txt").symlink_to(version / "does-not-exist")
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (_corrupt_pb, "does not load"),
+        (_drop_variables, "no variables/variables.index"),
+        (_dangling_link, "dangling symbolic link"),
+    ],
+)
+def test_rollback_to_a_broken_version_publishes_nothing_and_exits_nonzero(
+    tmp_path, capsys, toy_models, damage, reason
+):
+    base = _published_toy_versions(tmp_path, toy_models)
+    damage(base / "m" / "1")
+    code = cli_main(["rollback", "--model-base-path", str(base), "--model-name", "m"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert reason in err and str(base / "m" / "1") in err
+    assert "\n" not in err and "Traceback" not in err
+    # Nothing published, nothing half-written: version 2 is still the one served.
+    assert sorted(p.name for p in (base / "m").iterdir()) == ["1", "2"]
+
+
+def test_rollback_target_without_serving_signature_is_refused(tmp_path, toy_models):
+    import tensorflow as tf
+
+    base = _published_toy_versions(tmp_path, toy_models)
+    # A real, loadable SavedModel, but with no serving_default signature.
+    module = tf.Module()
+    module.v = tf.Variable(1.0)
+    module.f = tf.function(lambda x: x * module.v, input_signature=[tf.TensorSpec([], tf.float32)])
+    target = base / "m" / "1"
+    shutil.rmtree(target)
+    tf.saved_model.save(module, str(target), signatures={"other": module.f})
+    with pytest.raises(VistflowError, match="no 'serving_default' signature"):
+        rollback(base, "m")
+    assert list_versions(base / "m") == [1, 2]

@@ -167,3 +167,30 @@ def test_unknown_profile_is_an_argparse_error(files):
             ]
         )
     assert exc.value.code != 0
+
+
+@pytest.mark.parametrize("flag", ["--predictions", "--references", "--per-item"])
+def test_directory_instead_of_a_file_is_one_line_exit_2(files, capsys, tmp_path, flag):
+    preds, refs = files
+    paths = {"--predictions": str(preds), "--references": str(refs)}
+    directory = tmp_path / "a_dir"
+    directory.mkdir()
+    paths[flag] = str(directory)
+    argv = ["evaluate", "--meteor", "none"] + [x for kv in paths.items() for x in kv]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert str(directory) in err and "directory" in err
+
+
+def test_empty_candidate_captions_are_counted_in_a_warning(files, caplog, tmp_path):
+    _, refs = files
+    preds = _write(
+        tmp_path / "P_empty.json",
+        [{"image_id": 1, "caption": ""}, {"image_id": 2, "caption": "  "}],
+    )
+    argv = ["evaluate", "--predictions", str(preds), "--references", str(refs), "--meteor", "none"]
+    with caplog.at_level("WARNING"):
+        assert cli.main(argv) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("2 of 2 predictions are empty captions" in m for m in warnings), warnings
