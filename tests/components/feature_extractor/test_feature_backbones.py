@@ -64,8 +64,10 @@ def test_vgg16_random_build_has_fc7_and_last_conv_grid():
     assert (spec.input_size, spec.global_dim, spec.local_shape) == (224, 4096, (14, 14, 512))
 
 
-def test_imagenet_weights_offline_fail_fast_with_a_clear_message(monkeypatch):
+def test_imagenet_weights_offline_fail_fast_with_a_clear_message(monkeypatch, tmp_path):
     from keras.src.utils import file_utils
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # an empty Keras cache: nothing to reuse
 
     def no_network(*args, **kwargs):
         raise Exception("URL fetch failure on https://storage.googleapis.com/...: [Errno -3]")
