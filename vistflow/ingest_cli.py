@@ -4,9 +4,12 @@ Reads the official VIST layout (sis/, dii/, images/) or a Karpathy caption JSON 
 folder, checks each referenced image once (exists, non-empty, an image, within limits, decodes
 fully), and writes to --out:
 
-  examples/Split-{train,val,test}/data_tfrecord-*.gz   one tf.train.SequenceExample per story
-  rejects.jsonl                                          every rejected story and bad image file
-  report.json, report.html                               the data-quality report
+  examples/Split-<split>/data_tfrecord-*.gz   one tf.train.SequenceExample per story, for each
+                                              split the input holds (a root may hold only
+                                              some: report.json lists the others in
+                                              splits_absent)
+  rejects.jsonl                               every rejected story and bad image file
+  report.json, report.html                    the data-quality report
 
 Output appears only when complete (rerunning after a crash is safe). Unrecognised options go
 to Beam, e.g. --runner=DirectRunner --direct_num_workers=2 --direct_running_mode=multi_processing.
@@ -39,6 +42,9 @@ def main(args: argparse.Namespace) -> int:
     print(f"{'split':<8}{'input':>8}{'accepted':>10}{'rejected':>10}  reasons")
     for split, section in report.items():
         if not isinstance(section, dict) or "invariant_ok" not in section:
+            continue
+        if section.get("absent"):
+            print(f"{split:<8}{'absent (no input for this split)':>28}")
             continue
         reasons = ", ".join(f"{r}={n}" for r, n in section["by_reason"].items()) or "-"
         print(

@@ -18,7 +18,6 @@ from tfx.types import artifact_utils
 from components.vist_example_gen import pipeline as ingest_pipeline
 from components.vist_example_gen.image_check import DEFAULT_MAX_PIXELS, ImageLimits
 from components.vist_example_gen.options import DEFAULT_NUM_SHARDS, IngestConfig
-from vistflow.records import SPLITS
 
 _LOG = logging.getLogger(__name__)
 
@@ -68,7 +67,7 @@ def _move_tree(src: str, dst: str) -> None:
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
-    """Writes Examples (SequenceExamples, Split-{train,val,test}), Rejects and DataQualityReport."""
+    """Writes Examples (SequenceExamples, Split-<each split in the input>), Rejects, Report."""
 
     def Do(
         self,
@@ -100,7 +99,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             if fileio.exists(staging):
                 fileio.rmtree(staging)
 
-        examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
+        # Only the splits the input holds: a root with just val gives an Examples artifact with
+        # just Split-val (report.json's `splits_absent` names the others).
+        examples.split_names = artifact_utils.encode_split_names(list(summary["splits_present"]))
         examples_utils.set_payload_format(
             examples, example_gen_pb2.PayloadFormat.FORMAT_TF_SEQUENCE_EXAMPLE
         )

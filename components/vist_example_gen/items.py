@@ -42,6 +42,8 @@ class IngestItem:
     source: str  # file and JSON path of the record(s)
     order: tuple[int, int]  # (input file index, record index): "first occurrence" for duplicates
     refs: tuple[ImageRef, ...] = field(default=())
+    # (reason, detail) known while reading: annotations of this story that could not be read.
+    faults: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def key(self) -> tuple[str, str, int, int]:
@@ -70,7 +72,13 @@ def _json_path_for(field_name: str, value: str) -> str:
 
 
 def from_sis(
-    story: SisStory, *, split: str, source: str, order: tuple[int, int], json_path: str = ""
+    story: SisStory,
+    *,
+    split: str,
+    source: str,
+    order: tuple[int, int],
+    json_path: str = "",
+    faults: tuple[tuple[str, str], ...] = (),
 ) -> IngestItem:
     """A SIS story: one sentence per photo, in `worker_arranged_photo_order`."""
     return IngestItem(
@@ -83,10 +91,18 @@ def from_sis(
         source=f"{story.source or source}: {json_path or _json_path_for('story_id', story.story_id)}",
         order=order,
         refs=tuple(ImageRef(split, p) for p in story.photo_ids),
+        faults=faults,
     )
 
 
-def from_dii(seq: DiiSequence, *, split: str, source: str, order: tuple[int, int]) -> IngestItem:
+def from_dii(
+    seq: DiiSequence,
+    *,
+    split: str,
+    source: str,
+    order: tuple[int, int],
+    faults: tuple[tuple[str, str], ...] = (),
+) -> IngestItem:
     """A DII sequence: every worker's description per photo, in `photo_order_in_story`."""
     return IngestItem(
         task=TASK_DII,
@@ -98,6 +114,7 @@ def from_dii(seq: DiiSequence, *, split: str, source: str, order: tuple[int, int
         source=f"{seq.source or source}: {_json_path_for('album_id', seq.album_id)}",
         order=order,
         refs=tuple(ImageRef(split, p) for p in seq.photo_ids),
+        faults=faults,
     )
 
 

@@ -39,24 +39,69 @@ INCOMPLETE_SUFFIX = ".incomplete"
 def input_files(config: IngestConfig) -> list[T.InputFile]:
     """The annotation files to read, in the order that decides "first occurrence wins".
 
+    A VIST root may hold only some splits (e.g. just `sis/val.story-in-sequence.json`): the
+    splits whose files exist are read, the others are reported absent (`split_inventory`).
+
     Raises:
-      VistflowError: the data root or an annotation file is missing or unreadable (named).
+      VistflowError: the data root is missing, no annotation file of the requested tasks exists,
+        or one exists but is not a readable file (named).
     """
     if config.format == "karpathy":
         _require_readable_file(config.karpathy_json)
         _require_dir(config.image_root, "image root")
         return [T.InputFile(0, "caption", "", config.karpathy_json)]
-    from vistflow.data import layout
-
     _require_dir(config.data_root, "data root")
     files = []
+    for task, split, path in _vist_paths(config):
+        if not _exists(path):
+            continue
+        _require_readable_file(path)
+        files.append(T.InputFile(len(files), task, split, path))
+    if not files:
+        expected = " or ".join(
+            f"{task}/<{'|'.join(SPLITS)}>.{_TIER_FILE[task]}.json" for task in config.tasks
+        )
+        raise VistflowError(
+            f"{config.data_root}: no annotation file of any split (expected {expected})"
+        )
+    return files
+
+
+_TIER_FILE = {"sis": "story-in-sequence", "dii": "description-in-isolation"}
+
+
+def _vist_paths(config: IngestConfig) -> list[tuple[str, str, str]]:
+    from vistflow.data import layout
+
+    out = []
     for task in config.tasks:
         path_of = layout.sis_path if task == "sis" else layout.dii_path
-        for split in SPLITS:
-            path = str(path_of(config.data_root, split))
-            _require_readable_file(path)
-            files.append(T.InputFile(len(files), task, split, path))
-    return files
+        out.extend((task, split, str(path_of(config.data_root, split))) for split in SPLITS)
+    return out
+
+
+def _exists(path: str) -> bool:
+    # lexists: a dangling symlink is a file the user meant to provide (reported as unreadable).
+    return FileSystems.exists(path) if "://" in path else os.path.lexists(path)
+
+
+def split_inventory(config: IngestConfig, files: list[T.InputFile]) -> dict:
+    """Which splits the input holds: `{splits_present, splits_absent, files_absent}`.
+
+    For VIST a split is present when an annotation file of any requested task exists for it;
+    `files_absent` lists the expected files that do not exist. A Karpathy file holds its splits
+    inside, so its inventory is known only after reading (None here; see
+    quality.assemble_report).
+    """
+    if config.format == "karpathy":
+        return {"splits_present": None, "splits_absent": None, "files_absent": []}
+    read = {f.path for f in files}
+    present = [s for s in SPLITS if any(f.split == s for f in files)]
+    return {
+        "splits_present": present,
+        "splits_absent": [s for s in SPLITS if s not in present],
+        "files_absent": [path for _, _, path in _vist_paths(config) if path not in read],
+    }
 
 
 def _require_dir(path: str, what: str) -> None:
@@ -85,12 +130,24 @@ def _require_readable_file(path: str) -> None:
 def build_pipeline(p: beam.Pipeline, config: IngestConfig, staging_dir: str) -> dict:
     """Adds the ingest transforms to `p`, writing everything under `staging_dir`."""
     files = input_files(config)
+    inventory = split_inventory(config, files)
     if config.format == "karpathy":
         read = p | "ReadKarpathyImages" >> T.ReadKarpathyImages(
             config.karpathy_json, config.image_root
         )
+        # Splits with at least one record (a Karpathy file need not hold all three).
+        splits = (
+            (
+                read[T.ITEMS] | "ItemSplits" >> beam.Map(lambda it: it.split),
+                read[T.MALFORMED] | "MalformedSplits" >> beam.Map(lambda r: r["split"]),
+            )
+            | "AllSplits" >> beam.Flatten()
+            | "KnownSplits" >> beam.Filter(lambda s: s in SPLITS)
+            | "DistinctSplits" >> beam.Distinct()
+        )
     else:
         read = p | "ReadVistStories" >> T.ReadVistStories(files)
+        splits = tuple(inventory["splits_present"])
     checks = read[T.ITEMS] | "CheckImages" >> T.CheckImages(config.data_root, config.limits)
     filtered = {
         T.ITEMS: read[T.ITEMS],
@@ -98,7 +155,7 @@ def build_pipeline(p: beam.Pipeline, config: IngestConfig, staging_dir: str) -> 
     } | "FilterStories" >> T.FilterStories()
     story_rejects = (read[T.MALFORMED], filtered[T.REJECTED]) | "StoryRejects" >> beam.Flatten()
     shards = filtered[T.ACCEPTED] | "WriteExamples" >> T.WriteExamples(
-        FileSystems.join(staging_dir, EXAMPLES_DIR), config.num_shards
+        FileSystems.join(staging_dir, EXAMPLES_DIR), config.num_shards, splits
     )
     rejects = {
         T.REJECTED: story_rejects,
@@ -112,7 +169,9 @@ def build_pipeline(p: beam.Pipeline, config: IngestConfig, staging_dir: str) -> 
         T.CHECKS: checks[T.CHECKS],
         "shards": shards,
         "rejects": rejects,
-    } | "BuildQualityReport" >> T.BuildQualityReport(staging_dir, config.to_report())
+    } | "BuildQualityReport" >> T.BuildQualityReport(
+        staging_dir, config.to_report(), inventory=inventory
+    )
     return {"accepted": filtered[T.ACCEPTED], "rejects": rejects, "report": report}
 
 

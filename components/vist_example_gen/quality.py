@@ -184,8 +184,14 @@ def assemble_report(
     shards: Iterable[tuple[str, int, int]],
     config: Mapping,
     n_image_rejects: int,
+    inventory: Mapping | None = None,
 ) -> dict:
     """The report.json dict: `{split: {input, accepted, rejected, by_reason, by_task}}` + sections.
+
+    `splits_present` / `splits_absent` say which of train/val/test the input holds: from
+    `inventory` (pipeline.split_inventory: which annotation files exist) when it knows, else
+    (Karpathy) the splits with at least one input record. Every split keeps its section (zeros
+    and `"absent": true` when absent), so readers of report.json need no special case.
 
     Raises:
       RuntimeError: the invariant input = accepted + rejected fails for a split (a record was
@@ -237,6 +243,7 @@ def assemble_report(
             totals["by_reason"][reason] = totals["by_reason"].get(reason, 0) + n
     totals["by_reason"] = _ordered_reasons(totals["by_reason"])
     report["totals"] = totals
+    report.update(_split_inventory(report, inventory or {}))
     report["images"] = _image_section(counters, n_image_rejects)
     report["text"] = _text_section(counters, top_words, splits)
     report["outputs"] = _outputs_section(shards)
@@ -248,6 +255,22 @@ def assemble_report(
             )
     report["config"] = dict(config)
     return report
+
+
+def _split_inventory(report: dict, inventory: Mapping) -> dict:
+    present = inventory.get("splits_present")
+    if present is None:
+        present = [s for s in SPLITS if report[s]["input"] > 0]
+    absent = [s for s in SPLITS if s not in present]
+    for split in SPLITS:
+        if split in absent and report[split]["input"]:
+            raise RuntimeError(f"{split}: absent from the input but {report[split]['input']} read")
+        report[split]["absent"] = split in absent
+    return {
+        "splits_present": list(present),
+        "splits_absent": absent,
+        "files_absent": list(inventory.get("files_absent", [])),
+    }
 
 
 def _ordered_reasons(by_reason: Mapping[str, int]) -> dict[str, int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 MISSING_IMAGE = "missing_image"
 EMPTY_FILE = "empty_file"
 UNDECODABLE = "undecodable"
@@ -28,3 +30,29 @@ ALL_REASONS = (
 # `kind` of a reject line: a story (or DII sequence / Karpathy image item) versus one image file.
 KIND_STORY = "story"
 KIND_IMAGE = "image"
+
+
+def reject_line(
+    *,
+    kind: str,
+    item_id: str,
+    split: str,
+    task: str,
+    reason: str,
+    detail: str,
+    source: str,
+    all_reasons: Sequence[str] = (),
+    **extra,
+) -> dict:
+    """One line of rejects.jsonl (field order fixed: the file is compared byte-for-byte)."""
+    return {
+        "id": item_id,
+        "split": split,
+        "reason": reason,
+        "detail": detail,
+        "source": source,
+        "kind": kind,
+        "task": task,
+        "reasons": list(all_reasons or [reason]),
+        **extra,
+    }

@@ -159,6 +159,12 @@ def _split_table(report: Mapping) -> str:
     rows = []
     for split in _splits(report):
         s = report[split]
+        if s.get("absent"):
+            rows.append(
+                f'<tr class="absent"><td class="l"><b>{_e(split)}</b></td>'
+                '<td class="l" colspan="6">absent: no input for this split</td></tr>'
+            )
+            continue
         ok = '<span class="ok">✓</span>' if s["invariant_ok"] else '<span class="bad">✗</span>'
         rows.append(
             f'<tr><td class="l"><b>{_e(split)}</b></td><td class="l">all</td><td>{s["input"]}</td>'
@@ -175,6 +181,20 @@ def _split_table(report: Mapping) -> str:
         '<table id="split-counts"><tr><th class="l">split</th><th class="l">task</th>'
         "<th>input</th><th>accepted</th><th>rejected</th><th>% rejected</th>"
         "<th>input = accepted + rejected</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def _absent_note(report: Mapping) -> str:
+    absent = report.get("splits_absent") or []
+    if not absent:
+        return ""
+    files = report.get("files_absent") or []
+    listed = "".join(f'<li class="mono">{_e(f)}</li>' for f in files)
+    return (
+        f'<p id="splits-absent" class="bad">Splits absent from the input: '
+        f"<b>{_e(', '.join(absent))}</b>. Only {_e(', '.join(report.get('splits_present', [])))} "
+        f"{'was' if len(report.get('splits_present', [])) == 1 else 'were'} ingested.</p>"
+        + (f"<p>Annotation files not found:</p><ul>{listed}</ul>" if listed else "")
     )
 
 
@@ -371,6 +391,7 @@ def render(
 <span>input = accepted + rejected</span></div>
 </div>
 <h2>Stories per split and reason</h2>
+{_absent_note(report)}
 <p>A story (SIS), photo sequence (DII) or captioned image is rejected whole when any of its photos
 is; its reason is its first fault (record faults before image faults). Image files are listed
 separately below, one line each in rejects.jsonl.</p>

@@ -6,6 +6,11 @@ Ingest must instead keep the first occurrence and reject the later one as `dupli
 groups annotations by *occurrence*: a contiguous run of one `story_id` starts a story; a later
 run of an id already seen continues that story only when it plausibly belongs to it (same album,
 a photo position the story does not have yet), and is a new, duplicate occurrence otherwise.
+
+An annotation that cannot be read but names its story (a usable `story_id`) stays with that
+story as a fault, so the story is rejected once as `malformed_record` instead of twice (once for
+the bad annotation, once more as a 4-photo `incomplete_story`). Annotations without a usable
+`story_id` go to `on_malformed`.
 """
 
 from __future__ import annotations
@@ -61,13 +66,14 @@ def _fields(ann: dict) -> tuple[str, str, str, int, str, str]:
 
 
 class _Occurrence:
-    __slots__ = ("story_id", "album_id", "rows", "orders", "indices")
+    __slots__ = ("story_id", "album_id", "rows", "orders", "indices", "faults")
 
     def __init__(self, story_id: str, album_id: str):
         self.story_id, self.album_id = story_id, album_id
         self.rows: list[tuple[int, int, str, str, str]] = []
         self.orders: set[int] = set()
         self.indices: list[int] = []  # positions in `annotations`, for the JSON path
+        self.faults: list[tuple[str, str]] = []  # (JSON path, reason) of unreadable annotations
 
     def add(self, index: int, order: int, seq: int, photo_id: str, text: str, original: str):
         self.rows.append((order, seq, photo_id, text, original))
@@ -83,12 +89,12 @@ class _Occurrence:
 
 def read_sis_occurrences(
     path: str, *, split: str, on_malformed: OnMalformed
-) -> Iterator[tuple[SisStory, str]]:
-    """Yields (story, JSON path of its annotations) per occurrence, in order of first appearance.
+) -> Iterator[tuple[SisStory, str, list[tuple[str, str]]]]:
+    """Yields (story, JSON path of its annotations, faults) per occurrence, in first-seen order.
 
     Duplicated ids yield several stories with the same `story_id` (told apart by the JSON path,
     e.g. `$.annotations[35:40]`); photos are ordered by `worker_arranged_photo_order`, then file
-    order.
+    order. `faults` lists (JSON path, reason) of the story's annotations that could not be read.
     """
     file = str(path)
     intern = sys.intern
@@ -100,7 +106,17 @@ def read_sis_occurrences(
         try:
             story_id, album_id, photo_id, order, text, original = _fields(ann)
         except _Bad as e:
-            on_malformed(file, json_path(("annotations", index, 0, e.field)), e.reason, ann)
+            where = json_path(("annotations", index, 0, e.field))
+            owner, is_new = _owner_of_unreadable(ann, current, occurrences, first_by_id)
+            if owner is None:
+                on_malformed(file, where, e.reason, ann)
+            else:
+                if is_new:
+                    first_by_id.setdefault(owner.story_id, len(occurrences))
+                    occurrences.append(owner)
+                owner.faults.append((where, e.reason))
+                owner.indices.append(index)
+                current = owner
             continue
         if current is None or current.story_id != story_id:
             first = first_by_id.get(story_id)
@@ -116,6 +132,7 @@ def read_sis_occurrences(
     for i, occ in enumerate(occurrences):
         occurrences[i] = None  # release as the caller consumes
         occ.rows.sort()
+        occ.indices.sort()
         story = SisStory(
             story_id=occ.story_id,
             album_id=occ.album_id,
@@ -125,4 +142,24 @@ def read_sis_occurrences(
             original_sentences=tuple(r[4] for r in occ.rows),
             source=file,
         )
-        yield story, occ.json_path()
+        yield story, occ.json_path(), occ.faults
+
+
+def _owner_of_unreadable(
+    ann: dict,
+    current: _Occurrence | None,
+    occurrences: list[_Occurrence | None],
+    first_by_id: dict[str, int],
+) -> tuple[_Occurrence | None, bool]:
+    """(story an unreadable annotation belongs to, whether it is a new one); None: no usable id."""
+    story_id = ann.get("story_id")
+    if not isinstance(story_id, str) or not story_id:
+        return None, False
+    if current is not None and current.story_id == story_id:
+        return current, False
+    first = first_by_id.get(story_id)
+    if first is not None and occurrences[first] is not None:
+        return occurrences[first], False
+    album_id = ann.get("album_id")
+    album_id = sys.intern(album_id) if isinstance(album_id, str) else ""
+    return _Occurrence(sys.intern(story_id), album_id), True

@@ -1,6 +1,7 @@
 """The Beam transforms of ingest: read, check images, filter, write examples / rejects / report.
 
-    ReadVistStories | ReadKarpathyImages  -> items (+ malformed records as story rejects)
+    ReadVistStories | ReadKarpathyImages  -> items (+ malformed records as story rejects;
+                                          reading.py)
     CheckImages      items -> one ImageCheck per unique image (+ per-story photo verdicts)
     FilterStories    items + verdicts -> accepted (item, image URIs) | story rejects
     WriteExamples    accepted -> Split-<split>/data_tfrecord-SSSSS-of-NNNNN.gz (sorted, fixed shards)
@@ -21,7 +22,6 @@ import json
 import logging
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam import pvalue
@@ -32,6 +32,13 @@ from apache_beam.metrics import Metrics
 from components.vist_example_gen import image_check, items, quality, reasons
 from components.vist_example_gen.image_check import ImageCheck, ImageLimits
 from components.vist_example_gen.items import IngestItem
+from components.vist_example_gen.reading import (  # noqa: F401 - part of this module's API
+    ITEMS,
+    MALFORMED,
+    InputFile,
+    ReadKarpathyImages,
+    ReadVistStories,
+)
 from components.vist_example_gen.tfrecord import frame_record
 from vistflow import example_format as ef
 from vistflow.records import SPLITS
@@ -39,167 +46,10 @@ from vistflow.records import SPLITS
 _LOG = logging.getLogger(__name__)
 _NAMESPACE = "vist_example_gen"
 
-ITEMS = "items"
-MALFORMED = "malformed"
 CHECKS = "checks"
 VERDICTS = "verdicts"
 ACCEPTED = "accepted"
 REJECTED = "rejected"
-
-
-@dataclass(frozen=True)
-class InputFile:
-    """One annotation file to read; `index` orders files for "first occurrence wins"."""
-
-    index: int
-    task: str  # sis / dii / caption
-    split: str  # "" when records carry their own split (Karpathy)
-    path: str
-
-
-def _reject(
-    *,
-    kind: str,
-    item_id: str,
-    split: str,
-    task: str,
-    reason: str,
-    detail: str,
-    source: str,
-    all_reasons: Sequence[str] = (),
-    **extra,
-) -> dict:
-    """One line of rejects.jsonl (field order fixed: the file is compared byte-for-byte)."""
-    return {
-        "id": item_id,
-        "split": split,
-        "reason": reason,
-        "detail": detail,
-        "source": source,
-        "kind": kind,
-        "task": task,
-        "reasons": list(all_reasons or [reason]),
-        **extra,
-    }
-
-
-# --- reading ----------------------------------------------------------------------------------
-
-
-class _ParseFile(beam.DoFn):
-    """Streams one annotation file through vistflow.data.readers into IngestItems.
-
-    Records the reader cannot turn into a dataclass arrive through its `on_malformed` callback
-    and leave as `malformed_record` rejects on a tagged output, never dropped.
-    """
-
-    def __init__(self, image_root: str = ""):
-        self._image_root = image_root
-        self._read = Metrics.counter(_NAMESPACE, "records_read")
-        self._malformed = Metrics.counter(_NAMESPACE, "records_malformed")
-
-    def process(self, spec: InputFile) -> Iterable:
-        from components.vist_example_gen.sis_occurrences import read_sis_occurrences
-        from vistflow.data import readers
-
-        pending: list[dict] = []
-
-        def on_malformed(file, json_path, reason, raw_record) -> None:
-            pending.append(self._malformed_reject(spec, file, json_path, reason, raw_record))
-
-        if spec.task == items.TASK_SIS:
-            # Not readers.read_sis: it merges a reused story_id into the first story.
-            records = read_sis_occurrences(spec.path, split=spec.split, on_malformed=on_malformed)
-        elif spec.task == items.TASK_DII:
-            records = readers.read_dii(spec.path, split=spec.split, on_malformed=on_malformed)
-        else:
-            records = readers.read_karpathy(spec.path, on_malformed=on_malformed)
-
-        position = 0  # records yielded + records rejected: the array index for Karpathy
-        for record in records:
-            while pending:
-                position += 1
-                self._malformed.inc()
-                yield pvalue.TaggedOutput(MALFORMED, pending.pop(0))
-            order = (spec.index, position)
-            position += 1
-            self._read.inc()
-            if spec.task == items.TASK_SIS:
-                story, json_path = record
-                yield items.from_sis(
-                    story, split=spec.split, source=spec.path, order=order, json_path=json_path
-                )
-            elif spec.task == items.TASK_DII:
-                yield items.from_dii(record, split=spec.split, source=spec.path, order=order)
-            else:
-                yield items.from_karpathy(
-                    record, image_root=self._image_root, source=spec.path, order=order
-                )
-        for reject in pending:
-            self._malformed.inc()
-            yield pvalue.TaggedOutput(MALFORMED, reject)
-
-    @staticmethod
-    def _malformed_reject(spec: InputFile, file, json_path, reason, raw) -> dict:
-        raw = raw if isinstance(raw, dict) else {}
-        if spec.task == items.TASK_SIS:
-            rid = raw.get("story_id")
-        elif spec.task == items.TASK_DII:
-            rid = raw.get("album_id")
-        else:
-            # The reader's image_id rule: COCO id, else the file name without extension.
-            rid = raw.get("cocoid")
-            if not isinstance(rid, int) and isinstance(raw.get("filename"), str):
-                rid = raw["filename"].rsplit(".", 1)[0]
-        split = spec.split or items.karpathy_split(str(raw.get("split", "")))
-        if split not in SPLITS:
-            split = "unknown"  # a Karpathy record without a valid split still counts somewhere
-        return _reject(
-            kind=reasons.KIND_STORY,
-            item_id=str(rid) if rid not in (None, "") else str(json_path),
-            split=split,
-            task=spec.task,
-            reason=reasons.MALFORMED_RECORD,
-            detail=str(reason),
-            source=f"{file}: {json_path}",
-        )
-
-
-class ReadVistStories(beam.PTransform):
-    """VIST annotation files (SIS and/or DII) -> {items, malformed}."""
-
-    def __init__(self, files: Sequence[InputFile]):
-        super().__init__()
-        self._files = sorted(files, key=lambda f: f.index)
-
-    def expand(self, pbegin):
-        parsed = (
-            pbegin
-            | "ListFiles" >> beam.Create(self._files)
-            # Each file is streamed by one worker; without the reshuffle the runner may fuse
-            # every file's parsing into a single bundle.
-            | "SpreadFiles" >> beam.Reshuffle()
-            | "ParseFiles" >> beam.ParDo(_ParseFile()).with_outputs(MALFORMED, main=ITEMS)
-        )
-        return {ITEMS: parsed[ITEMS], MALFORMED: parsed[MALFORMED]}
-
-
-class ReadKarpathyImages(beam.PTransform):
-    """A Karpathy caption JSON (dataset_coco/flickr8k/flickr30k.json) -> {items, malformed}."""
-
-    def __init__(self, karpathy_json: str, image_root: str):
-        super().__init__()
-        self._file = InputFile(0, items.TASK_CAPTION, "", karpathy_json)
-        self._image_root = image_root
-
-    def expand(self, pbegin):
-        parsed = (
-            pbegin
-            | "ListFiles" >> beam.Create([self._file])
-            | "ParseFile"
-            >> beam.ParDo(_ParseFile(self._image_root)).with_outputs(MALFORMED, main=ITEMS)
-        )
-        return {ITEMS: parsed[ITEMS], MALFORMED: parsed[MALFORMED]}
 
 
 # --- image checks -----------------------------------------------------------------------------
@@ -294,7 +144,7 @@ def _record_faults(group) -> Iterable:
 
 def structural_faults(item: IngestItem) -> list[tuple[str, str]]:
     """`incomplete_story` and `empty_text` faults of one item, with details naming the photo."""
-    faults = []
+    faults = list(item.faults)  # unreadable annotations of this story (reading.py)
     if item.split not in SPLITS:
         faults.append((reasons.MALFORMED_RECORD, f"unknown split {item.split!r}"))
     n = len(item.photo_ids)
@@ -353,7 +203,7 @@ class _Decide(beam.DoFn):
                 seen.append(reason)
         yield pvalue.TaggedOutput(
             REJECTED,
-            _reject(
+            reasons.reject_line(
                 kind=reasons.KIND_STORY,
                 item_id=item.id,
                 split=item.split,
@@ -442,14 +292,16 @@ class WriteExamples(beam.PTransform):
 
     Beam's WriteToTFRecord assigns elements to shards at random and in arrival order; here the
     shard is a hash of the id and each shard is sorted, so reruns produce identical bytes. Every
-    split gets all `num_shards` files (possibly empty), so readers never see a missing split.
+    split of the input gets all `num_shards` files (possibly empty), so readers never see a
+    missing split; splits absent from the input get no directory.
     """
 
-    def __init__(self, examples_dir: str, num_shards: int, splits: Sequence[str] = SPLITS):
+    def __init__(self, examples_dir: str, num_shards: int, splits=SPLITS):
+        """`splits`: the splits to write (all shards, even empty), a sequence or a PCollection."""
         super().__init__()
         self._dir = examples_dir
         self._num_shards = num_shards
-        self._splits = tuple(splits)
+        self._splits = splits if isinstance(splits, pvalue.PCollection) else tuple(splits)
 
     def expand(self, accepted):
         n = self._num_shards
@@ -459,8 +311,11 @@ class WriteExamples(beam.PTransform):
                 (pair[0].task, pair[0].id, pair[0].to_example(pair[1])),
             )
         )
-        every_shard = accepted.pipeline | "EveryShard" >> beam.Create(
-            [((split, i), None) for split in self._splits for i in range(n)]
+        splits = self._splits
+        if not isinstance(splits, pvalue.PCollection):
+            splits = accepted.pipeline | "Splits" >> beam.Create(list(splits))
+        every_shard = splits | "EveryShard" >> beam.FlatMap(
+            lambda split: [((split, i), None) for i in range(n)]
         )
         return (
             (records, every_shard)
@@ -472,7 +327,7 @@ class WriteExamples(beam.PTransform):
 
 def image_reject(check: ImageCheck, used_by: Sequence[tuple[str, str]]) -> dict:
     """The rejects.jsonl line for one bad image file (`id` = photo id)."""
-    return _reject(
+    return reasons.reject_line(
         kind=reasons.KIND_IMAGE,
         item_id=check.photo_id,
         split=check.split,
@@ -614,10 +469,12 @@ class BuildQualityReport(beam.PTransform):
     accepted item was written; a violation fails the pipeline so no outputs get published.
     """
 
-    def __init__(self, report_dir: str, config: dict):
+    def __init__(self, report_dir: str, config: dict, *, inventory: dict | None = None):
+        """`inventory`: pipeline.split_inventory (splits present/absent in the input)."""
         super().__init__()
         self._dir = report_dir
         self._config = config
+        self._inventory = inventory or {}
 
     def expand(self, inputs):
         events = [
@@ -652,6 +509,7 @@ class BuildQualityReport(beam.PTransform):
                 _write_report,
                 report_dir=self._dir,
                 config=self._config,
+                inventory=self._inventory,
                 counters=beam.pvalue.AsList(counters),
                 top_words=beam.pvalue.AsDict(top_words),
                 shards=beam.pvalue.AsList(inputs["shards"]),
@@ -662,7 +520,7 @@ class BuildQualityReport(beam.PTransform):
 
 
 def _write_report(
-    _, *, report_dir, config, counters, top_words, shards, rejects, image_samples
+    _, *, report_dir, config, inventory, counters, top_words, shards, rejects, image_samples
 ) -> dict:
     from components.vist_example_gen import report_html
 
@@ -673,6 +531,7 @@ def _write_report(
         shards=shards,
         config=config,
         n_image_rejects=n_image_rejects,
+        inventory=inventory,
     )
     story_rejects = [r for r in rejects if r["kind"] == reasons.KIND_STORY]
     report["rejects"] = {

@@ -36,7 +36,7 @@ def read(path):
 def test_reused_id_yields_two_occurrences_in_file_order(tmp_path):
     items = story("1", "A", ["a0", "a1", "a2", "a3", "a4"]) + story("2", "B", list("bcdef"))
     items += story("1", "C", ["c0", "c1", "c2", "c3", "c4"])
-    (first, p1), (second, p2), (dup, p3) = read(write(tmp_path / "f.json", items))[0]
+    (first, p1, _), (second, p2, _), (dup, p3, _) = read(write(tmp_path / "f.json", items))[0]
     assert (first.story_id, first.album_id, first.photo_ids) == (
         "1",
         "A",
@@ -52,27 +52,47 @@ def test_non_contiguous_annotations_of_one_story_are_merged(tmp_path):
     items = story("1", "A", ["a0", "a1", "a2"]) + story("2", "B", list("bcdef"))
     items += story("1", "A", ["a3", "a4"], orders=[3, 4])
     stories = read(write(tmp_path / "f.json", items))[0]
-    assert [(s.story_id, len(s.photo_ids)) for s, _ in stories] == [("1", 5), ("2", 5)]
+    assert [(s.story_id, len(s.photo_ids)) for s, _, _ in stories] == [("1", 5), ("2", 5)]
     assert stories[0][1] == "$.annotations[0,1,2,8,9]"
 
 
 def test_photos_follow_worker_order_and_six_photo_stories_stay_whole(tmp_path):
     items = story("1", "A", ["p2", "p0", "p1", "p5", "p4", "p3"], orders=[2, 0, 1, 5, 4, 3])
-    [(s, _)] = read(write(tmp_path / "f.json", items))[0]
+    [(s, _, faults)] = read(write(tmp_path / "f.json", items))[0]
+    assert faults == []
     assert s.photo_ids == ("p0", "p1", "p2", "p3", "p4", "p5")
     assert s.sentences[0] == "1 p0 ."
 
 
-def test_unreadable_annotations_go_to_on_malformed_with_their_json_path(tmp_path):
+def test_unreadable_annotations_stay_with_their_story_or_go_to_on_malformed(tmp_path):
+    """A bad annotation naming its story is a fault of that story (one reject, not two)."""
     items = story("1", "A", list("abcde"))
-    bad = dict(items[2][0], worker_arranged_photo_order="third")
+    bad = dict(items[2][0], worker_arranged_photo_order="3")
     items[2] = [bad]
-    items.append([{"story_id": "9"}])
+    items.append([{"story_id": "9"}])  # a story of its own with nothing readable
+    items.append([{"album_id": "A", "text": "no story id"}])
     items.append("not an annotation")
     stories, malformed = read(write(tmp_path / "f.json", items))
-    assert [len(s.photo_ids) for s, _ in stories] == [4]
+    assert [(s.story_id, len(s.photo_ids), path, faults) for s, path, faults in stories] == [
+        (
+            "1",
+            4,
+            "$.annotations[0:5]",
+            [
+                (
+                    "$.annotations[2][0].worker_arranged_photo_order",
+                    "expected integer, got string '3'",
+                )
+            ],
+        ),
+        (
+            "9",
+            0,
+            "$.annotations[5:6]",
+            [("$.annotations[5][0].album_id", "missing required field")],
+        ),
+    ]
     assert [(m[1], m[2].split(",")[0]) for m in malformed] == [
-        ("$.annotations[2][0].worker_arranged_photo_order", "expected integer"),
-        ("$.annotations[5][0].album_id", "missing required field"),
-        ("$.annotations[6]", "expected a list holding an annotation object"),
+        ("$.annotations[6][0].story_id", "missing required field"),
+        ("$.annotations[7]", "expected a list holding an annotation object"),
     ]

@@ -48,7 +48,10 @@ def test_read_vist_stories_tags_malformed_records(tmp_path):
             "val": [("s2", "B", five("b"), texts("s2"))],
         },
         {},
-        raw_annotations={"train": [[{"story_id": "s9", "album_id": "A"}]]},
+        raw_annotations={
+            # Names its story: a fault of story s9 (one item), not a reject of its own.
+            "train": [[{"story_id": "s9", "album_id": "A"}], [{"album_id": "A"}]],
+        },
     )
     files = [
         T.InputFile(i, "sis", split, str(root / "sis" / f"{split}.story-in-sequence.json"))
@@ -57,8 +60,26 @@ def test_read_vist_stories_tags_malformed_records(tmp_path):
     with BeamTestPipeline() as p:
         read = p | T.ReadVistStories(files)
         assert_that(
-            read[T.ITEMS] | beam.Map(lambda it: (it.split, it.id, it.photo_ids, it.order[0])),
-            equal_to([("train", "s1", tuple(five("a")), 0), ("val", "s2", tuple(five("b")), 1)]),
+            read[T.ITEMS]
+            | beam.Map(lambda it: (it.split, it.id, it.photo_ids, it.order[0], it.faults)),
+            equal_to(
+                [
+                    ("train", "s1", tuple(five("a")), 0, ()),
+                    (
+                        "train",
+                        "s9",
+                        (),
+                        0,
+                        (
+                            (
+                                reasons.MALFORMED_RECORD,
+                                "$.annotations[5][0].photo_flickr_id: missing required field",
+                            ),
+                        ),
+                    ),
+                    ("val", "s2", tuple(five("b")), 1, ()),
+                ]
+            ),
             label="items",
         )
         assert_that(
@@ -66,10 +87,10 @@ def test_read_vist_stories_tags_malformed_records(tmp_path):
             equal_to(
                 [
                     (
-                        "s9",
+                        "$.annotations[6][0].story_id",
                         "train",
                         reasons.MALFORMED_RECORD,
-                        f"{files[0].path}: $.annotations[5][0].photo_flickr_id",
+                        f"{files[0].path}: $.annotations[6][0].story_id",
                     )
                 ]
             ),
