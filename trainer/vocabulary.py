@@ -1,9 +1,14 @@
 """Word vocabulary: 002's preprocessing (lowercase, alphanumeric tokens, min count 5), built from
 the train split only, capped at 000's sizes, with PAD/START/END/UNK.
 
-The tokenizer exists twice, as TF ops (`tokenize_tf`, used by the input pipeline and when counting
-the training split) and in Python (`tokenize`, for tests and tools); both split on every run of
-non-[a-z0-9] characters after ASCII lowercasing, so they agree on every input.
+The tokenizer exists twice, as TF ops (`tokenize_tf`, used by the input pipeline, when counting
+the training split and inside exported graphs) and in Python (`tokenize`, for tests and tools);
+both split on every run of non-[a-z0-9] characters after ASCII lowercasing, so they agree on
+every input. One exception: VIST's bracketed placeholders for anonymised names (`[female]`,
+`[male]`) stay single tokens with their brackets, so "[female]" never merges with the word
+"female". (VIST writes locations and organisations as bare `location` / `organization`, which
+are ordinary words.) Evaluation does not use this tokenizer: its PTB rules are the metrics'
+protocol (components/caption_evaluator/scoring).
 """
 
 from __future__ import annotations
@@ -18,18 +23,31 @@ PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
 SPECIALS = (PAD, START, END, UNK)
 PAD_ID, START_ID, END_ID, UNK_ID = 0, 1, 2, 3
 
-_NON_ALNUM = "[^a-z0-9]+"
+# A placeholder is a bracketed lower-case word; while splitting it is spelled \x01word\x02 (two
+# control characters no tokenizer keeps), so the one split rule below leaves it whole. The same
+# patterns run in Python `re` and TensorFlow's RE2.
+_PLACEHOLDER = r"\[([a-z]+)\]"
+_MARKED = " \x01\\1\x02 "  # the rewrite (group 1 = the word), spaced off its neighbours
+_MARKERS = "[\x01\x02]"
+_NON_ALNUM = "[^a-z0-9\x01\x02]+"
+_PLACEHOLDER_RE = re.compile(_PLACEHOLDER)
+_MARKERS_RE = re.compile(_MARKERS)
 _NON_ALNUM_RE = re.compile(_NON_ALNUM)
 
 
 def tokenize(sentence: str | bytes) -> list[str]:
-    """Python twin of `tokenize_tf` (ASCII lowercase, then split on non-alphanumerics)."""
+    """Python twin of `tokenize_tf` (ASCII lowercase, placeholders whole, split on the rest)."""
     if isinstance(sentence, bytes):
         sentence = sentence.decode("utf-8", errors="replace")
     # str.lower() would also fold non-ASCII letters; tf.strings.lower only folds ASCII. The
     # non-ASCII characters are dropped by the regex either way, so lower only ASCII to match.
-    lowered = sentence.translate(_ASCII_LOWER)
-    return [t for t in _NON_ALNUM_RE.split(lowered) if t]
+    lowered = _MARKERS_RE.sub(" ", sentence.translate(_ASCII_LOWER))
+    marked = _PLACEHOLDER_RE.sub(_MARKED, lowered)
+    return [_unmark(t) for t in _NON_ALNUM_RE.split(marked) if t]
+
+
+def _unmark(token: str) -> str:
+    return token.replace("\x01", "[").replace("\x02", "]")
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -39,9 +57,14 @@ def tokenize_tf(sentences):
     """Tokenize a string tensor of any rank: returns a RaggedTensor with one more ragged dim."""
     import tensorflow as tf
 
-    lowered = tf.strings.lower(sentences)
-    spaced = tf.strings.regex_replace(lowered, _NON_ALNUM, " ")
-    return tf.strings.split(tf.strings.strip(spaced))
+    lowered = tf.strings.regex_replace(tf.strings.lower(sentences), _MARKERS, " ")
+    marked = tf.strings.regex_replace(lowered, _PLACEHOLDER, _MARKED)
+    spaced = tf.strings.regex_replace(marked, _NON_ALNUM, " ")
+    tokens = tf.strings.split(tf.strings.strip(spaced))
+    return tf.ragged.map_flat_values(
+        lambda t: tf.strings.regex_replace(tf.strings.regex_replace(t, "\x01", "["), "\x02", "]"),
+        tokens,
+    )
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,25 @@ def test_tokenize_lowercases_and_keeps_alphanumeric_runs():
     assert tokenize(b"Hello,world") == ["hello", "world"]
 
 
+def test_bracketed_placeholders_stay_single_tokens():
+    """VIST anonymises names as [female]/[male]; they must not collapse into "female"/"male"."""
+    assert tokenize("[female] and [male] went to location .") == [
+        "[female]", "and", "[male]", "went", "to", "location",
+    ]  # fmt: skip
+    assert tokenize("[Female]'s friend met the female lead") == [
+        "[female]", "s", "friend", "met", "the", "female", "lead",
+    ]  # fmt: skip
+    assert tokenize("x[male]y") == ["x", "[male]", "y"]
+    # Brackets around anything but one lower-case word are punctuation, as before.
+    assert tokenize("[ ] [two words] [x1] [[male]]") == ["two", "words", "x1", "[male]"]
+    # The internal markers cannot be smuggled in by the input.
+    assert tokenize("a\x01b\x02c") == ["a", "b", "c"]
+    counts = collections.Counter(tokenize("[female] [female] [female] female female"))
+    vocab = Vocabulary.from_counts(counts, min_count=1, max_size=10)
+    assert vocab.encode("[female] female") == [vocab.words.index("[female]"), 5]
+    assert vocab.decode(vocab.encode("[male] [female]")) == "<unk> [female]"
+
+
 def test_tf_tokenizer_matches_python():
     import tensorflow as tf
 
@@ -30,6 +49,8 @@ def test_tf_tokenizer_matches_python():
         "",
         "...",
         "MiXeD123case456",
+        "[female] met [Male]'s friend at location .",
+        "x[male]y [ ] [two words] [[female]] a\x01b\x02c",
     ]
     got = tokenize_tf(tf.constant(cases)).to_list()
     assert [[t.decode() for t in row] for row in got] == [tokenize(c) for c in cases]
