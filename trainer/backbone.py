@@ -29,8 +29,14 @@ def _contract():
 
 
 def decode_image(image_bytes, size: int):
-    """The extractor's image decoding (pure TF ops): bytes -> float32 RGB [size, size, 3]."""
-    return _contract().decode_image(image_bytes, size)
+    """The extractor's image decoding (pure TF ops): bytes -> float32 RGB [size, size, 3].
+
+    `vistflow.images.decode_image`, which the extractor's `backbones.decode_image` also is: EXIF
+    orientation and 16-bit scaling happen inside the exported graph, as at extraction.
+    """
+    from vistflow import images
+
+    return images.decode_image(image_bytes, size)
 
 
 def find_backbone_dir(patterns: str | Sequence[str]) -> str | None:

@@ -84,19 +84,15 @@ def get_spec(name: str) -> BackboneSpec:
 
 
 def decode_image(image_bytes, size: int):
-    """Decode JPEG/PNG/GIF/BMP bytes to float32 RGB `[size, size, 3]` in 0..255, in pure TF ops.
+    """Decode image bytes to float32 RGB `[size, size, 3]` in 0..255, in pure TF ops.
 
-    Grayscale, RGBA, palette and 16-bit images become 8-bit RGB (alpha dropped); animations keep
-    their first frame. Bilinear resize with antialiasing, so large photos don't alias when shrunk.
-    The exported SavedModel calls this same function, so serving decodes exactly as extraction did.
+    The shared in-graph decoder (`vistflow.images.decode_image`: EXIF orientation, 16-bit
+    scaling, JPEG pixels identical to PIL's). The exported SavedModel calls this same function,
+    so serving decodes exactly as extraction did.
     """
-    import tensorflow as tf
+    from vistflow import images
 
-    image = tf.io.decode_image(image_bytes, channels=3, dtype=tf.uint8, expand_animations=False)
-    image = tf.image.resize(
-        tf.cast(image, tf.float32), [size, size], method="bilinear", antialias=True
-    )
-    return tf.ensure_shape(image, [size, size, 3])
+    return images.decode_image(image_bytes, size)
 
 
 def _preprocess_layer_class():

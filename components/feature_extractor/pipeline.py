@@ -1,10 +1,11 @@
 """Beam job: CNN features for every photo of the ingest Examples, each unique image extracted once.
 
 Examples (Split-*/ TFRecords of SequenceExamples) → unique image URIs → read + decode + resize
-(`backbones.decode_image`; formats TF cannot decode go through PIL → PNG first) → RunInference
-(`BackboneModelHandler`, fixed-size batches) → join back to their examples on the URI → sharded,
-sorted, gzipped TFRecords `Split-<split>/data_tfrecord-SSSSS-of-NNNNN.gz` that ImportExampleGen and
-the TFX Trainer read as SequenceExamples.
+(`vistflow.images`: graph-ready bytes, then the in-graph `decode_image` that the exported model
+runs too) → RunInference (`BackboneModelHandler`, fixed-size batches) → join back to their
+examples on the URI → sharded, sorted, gzipped TFRecords
+`Split-<split>/data_tfrecord-SSSSS-of-NNNNN.gz` that ImportExampleGen and the TFX Trainer read as
+SequenceExamples.
 
 The output directory appears only when complete: everything is written to `<out>.incomplete/`
 (removed first if a killed run left it) and renamed at the end, so a killed-then-rerun job ends
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import logging
 import math
@@ -43,6 +43,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, R
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from vistflow import example_format as ef
+from vistflow import images
 from vistflow.errors import VistflowError
 
 from . import backbones
@@ -125,20 +126,8 @@ class KeyExamples(beam.PTransform):
 
 
 def pil_to_png(data: bytes) -> bytes:
-    """Re-encode an image TF cannot decode (WebP, TIFF, odd JPEGs…) as 8-bit RGB PNG via PIL."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        img.seek(0)
-        img.load()
-        if img.mode.startswith("I;16") or img.mode == "I":
-            # PIL's convert("RGB") clips 16-bit values instead of scaling them.
-            arr = np.asarray(img, dtype=np.float64)
-            arr = arr / 257.0 if arr.max() > 255 else arr
-            img = Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L")
-        out = io.BytesIO()
-        img.convert("RGB").save(out, "PNG")
-    return out.getvalue()
+    """Graph-ready bytes of any image PIL reads (kept for callers; see vistflow.images)."""
+    return images.graph_ready_bytes(data)
 
 
 class _DecodeImageFn(beam.DoFn):
@@ -158,6 +147,9 @@ class _DecodeImageFn(beam.DoFn):
 
         size, quality = self._size, self._quality
         self._errors = (tf.errors.InvalidArgumentError,)
+        # Ingest already applied the pipeline's limits; these defaults only stop a bomb that
+        # reached the examples some other way.
+        self._limits = images.ImageLimits()
         self._decode = tf.function(
             lambda data: backbones.decode_image(data, size),
             input_signature=[tf.TensorSpec([], tf.string)],
@@ -180,16 +172,23 @@ class _DecodeImageFn(beam.DoFn):
             yield pvalue.TaggedOutput(self.FAILED, (uri, f"cannot read: {_reason(e)}"))
             return
         self._bytes.inc(len(data))
+        # The shared decoder: bytes the graph reads exactly as PIL does pass through, anything
+        # else (WebP, TIFF, CMYK, GIF, BMP, PNG with an EXIF orientation) becomes a PNG of PIL's
+        # oriented RGB pixels, so these features match what the server computes for the file.
         try:
-            pixels = self._decode(data)
-        except self._errors as tf_error:
-            try:
-                pixels = self._decode(pil_to_png(data))
-            except Exception as e:
-                self._failed.inc()
-                reason = f"cannot decode: TF: {_reason(tf_error)}; PIL: {_reason(e)}"
-                yield pvalue.TaggedOutput(self.FAILED, (uri, reason))
-                return
+            ready = images.graph_ready_bytes(data, self._limits)
+            pixels = self._decode(ready)
+        except images.ImageError as e:
+            self._failed.inc()
+            yield pvalue.TaggedOutput(
+                self.FAILED, (uri, f"cannot decode: {e.reason}: {_reason(e)}")
+            )
+            return
+        except self._errors as e:
+            self._failed.inc()
+            yield pvalue.TaggedOutput(self.FAILED, (uri, f"cannot decode: {_reason(e)}"))
+            return
+        if ready is not data:
             self._converted.inc()
             yield pvalue.TaggedOutput(self.CONVERTED, uri)
         jpeg = self._encode(pixels).numpy() if self._store else None

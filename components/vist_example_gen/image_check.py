@@ -1,42 +1,30 @@
 """Checks one image file: exists, non-empty, is an image, within limits, decodes fully.
 
-Pure functions over bytes/paths so they are unit-testable without Beam; `CheckImages` in
-`transforms.py` runs them once per unique image.
+The header check, the limits and the decoding are the shared ones (`vistflow.images`), so an
+image accepted here is one the feature extractor, the server and batch-caption decode to the
+same pixels. Pure functions over bytes/paths so they are unit-testable without Beam;
+`CheckImages` in `transforms.py` runs them once per unique image.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-import re
 import threading
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile
 
 from components.vist_example_gen import reasons
+from vistflow import images
 
-# PIL's own decompression-bomb threshold (~89.5 Mpx, 0.25 GB as RGB): far above any real VIST
-# (Flickr) or COCO photo, far below what would exhaust a worker.
-DEFAULT_MAX_PIXELS = 89_478_485
+# The shared limits (both are pipeline options): re-exported under their historical names.
+DEFAULT_MAX_PIXELS = images.DEFAULT_MAX_PIXELS
+ImageLimits = images.ImageLimits
 THUMBNAIL_SIDE = 96
-
-
-@dataclass(frozen=True)
-class ImageLimits:
-    """What counts as a usable image. Both limits are pipeline options.
-
-    Args:
-      max_pixels: width * height above this is `too_large` (decompression bombs, absurd sizes).
-      max_aspect: long side / short side above this is `too_large` too (a 30000x2 strip is an
-        absurd size: the feature extractor's centre crop would be empty).
-    """
-
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    max_aspect: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -123,49 +111,17 @@ def check_image_bytes(
 ) -> ImageCheck:
     """Classifies the bytes of one image file."""
     base = dict(split=split, photo_id=photo_id, uri=uri, n_bytes=len(data))
-    if not data:
-        return ImageCheck(**base, reason=reasons.EMPTY_FILE, detail="file is 0 bytes")
     try:
-        im = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as e:
-        # PIL refuses before reporting the size; its message carries the pixel count only.
-        found = re.search(r"\((\d+) pixels\)", str(e))
-        pixels = found.group(1) if found else "?"
-        return ImageCheck(
-            **base,
-            reason=reasons.TOO_LARGE,
-            detail=f"{pixels} pixels > max_pixels {limits.max_pixels} (decompression-bomb guard)",
-        )
-    except UnidentifiedImageError:
-        return ImageCheck(
-            **base,
-            reason=reasons.NOT_AN_IMAGE,
-            detail=f"no known image signature; file starts with {data[:12]!r}",
-        )
-    except Exception as e:  # noqa: BLE001 - a corrupt header raises anything from SyntaxError up
-        return ImageCheck(
-            **base, reason=reasons.UNDECODABLE, detail=f"header: {type(e).__name__}: {e}"
-        )
-    width, height = im.size
-    meta = dict(base, width=width, height=height, mode=im.mode, format=im.format or "")
-    if width <= 0 or height <= 0:
-        return ImageCheck(**meta, reason=reasons.UNDECODABLE, detail=f"size {width}x{height}")
-    if width * height > limits.max_pixels:
-        return ImageCheck(
-            **meta,
-            reason=reasons.TOO_LARGE,
-            detail=f"{width}x{height} = {width * height} pixels > max_pixels {limits.max_pixels}",
-        )
-    aspect = max(width, height) / min(width, height)
-    if aspect > limits.max_aspect:
-        return ImageCheck(
-            **meta,
-            reason=reasons.TOO_LARGE,
-            detail=f"{width}x{height}: aspect ratio {aspect:.1f} > max_aspect {limits.max_aspect}",
-        )
+        im = images.open_image(data, limits)  # header only: sizes and limits before any decode
+    except images.ImageError as e:
+        # Reasons are the shared codes: empty_file, not_an_image, undecodable, too_large.
+        meta = base if e.header is None else dict(base, **_header_meta(e.header))
+        return ImageCheck(**meta, reason=e.reason, detail=e.detail)
+    meta = dict(base, **_header_meta(images.header_of(im)))
     try:
         with _TRUNCATION_LOCK.shared():
             im.load()  # decodes every pixel: a truncated JPEG fails here, not at open()
+        images.to_rgb8(im)  # the conversion every later stage makes (orientation, 16 bit, CMYK)
     except Exception as e:  # noqa: BLE001 - PIL raises OSError, SyntaxError, ValueError, ...
         return ImageCheck(
             **meta,
@@ -174,6 +130,10 @@ def check_image_bytes(
             thumbnail=_partial_thumbnail(data),
         )
     return ImageCheck(**meta)
+
+
+def _header_meta(header: images.ImageHeader) -> dict:
+    return dict(width=header.width, height=header.height, mode=header.mode, format=header.format)
 
 
 def check_image_file(
@@ -246,8 +206,11 @@ def _partial_thumbnail(data: bytes) -> str:
 
 
 def thumbnail_jpeg(im: Image.Image) -> str:
-    """Base64 JPEG, at most THUMBNAIL_SIDE on the long side (deterministic bytes)."""
-    im = im.convert("RGB")
+    """Base64 JPEG, at most THUMBNAIL_SIDE on the long side (deterministic bytes).
+
+    The shared decode's pixels: upright per EXIF orientation, 16-bit scaled rather than clipped.
+    """
+    im = Image.fromarray(images.to_rgb8(im))
     im.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=80)

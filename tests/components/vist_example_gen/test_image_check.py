@@ -7,6 +7,7 @@ import io
 import struct
 import zlib
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -146,3 +147,53 @@ def test_missing_and_unreadable_files(tmp_path):
     good.write_bytes(image_bytes())
     ok = check_image_file(str(good), split="test", photo_id="good", limits=LIMITS)
     assert ok.ok and ok.uri == str(good) and ok.n_bytes == good.stat().st_size
+
+
+# ---- the shared decoder (vistflow.images) ------------------------------------------------------
+
+
+def test_limits_and_reasons_are_the_shared_ones():
+    from vistflow import images
+
+    assert ImageLimits is images.ImageLimits and ImageLimits().max_aspect == 20.0
+    strip = image_bytes("RGB", (420, 20))
+    with pytest.raises(images.ImageError) as caught:
+        images.check_header(strip, LIMITS)
+    assert check(strip).detail == caught.value.detail  # one wording for every stage
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode"), [("WEBP", "RGB"), ("TIFF", "RGB"), ("TIFF", "CMYK"), ("BMP", "P")]
+)
+def test_formats_only_pil_reads_are_accepted(fmt, mode):
+    result = check(image_bytes(mode, (40, 30), fmt))
+    assert result.ok, result.detail
+    assert (result.format, result.mode, result.width, result.height) == (fmt, mode, 40, 30)
+
+
+def _exif_jpeg(size: tuple[int, int], orientation: int) -> bytes:
+    tags = Image.Exif()
+    tags[0x0112] = orientation
+    rgb = Image.open(io.BytesIO(image_bytes("RGB", size, "PNG")))
+    buf = io.BytesIO()
+    rgb.save(buf, "JPEG", exif=tags)
+    return buf.getvalue()
+
+
+def test_exif_rotated_photo_is_recorded_as_stored_and_its_thumbnail_is_upright():
+    data = _exif_jpeg((200, 150), 6)
+    ok = check(data)
+    assert ok.ok and (ok.width, ok.height) == (200, 150)  # the header's size, as stored
+    sos = data.index(b"\xff\xda")
+    broken = check(data[: sos + (len(data) - sos) // 2])
+    assert broken.reason == reasons.UNDECODABLE
+    thumb = Image.open(io.BytesIO(base64.b64decode(broken.thumbnail)))
+    assert thumb.size == (72, 96)  # portrait: turned as the phone meant (untagged: 96x72)
+
+
+def test_sixteen_bit_thumbnail_is_grey_not_white():
+    from components.vist_example_gen.image_check import thumbnail_jpeg
+
+    grey = Image.fromarray(np.full((30, 40), 0x8080, np.uint16).astype("<u2"), "I;16")
+    thumb = Image.open(io.BytesIO(base64.b64decode(thumbnail_jpeg(grey))))
+    assert abs(float(np.asarray(thumb).mean()) - 128) < 3  # convert("RGB") would give 255
