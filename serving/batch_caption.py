@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import logging
 import os
@@ -38,6 +37,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from apache_beam.transforms.window import GlobalWindows
 
+from vistflow import images
 from vistflow.batch_caption_cli import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, add_arguments
 from vistflow.errors import VistflowError
 
@@ -83,11 +83,13 @@ def _path_of(element: FileMetadata | str) -> str:
 
 
 class CheckImageFn(beam.DoFn):
-    """ReadableFile -> (path, image bytes the model can decode), or a reject.
+    """ReadableFile -> (path, image bytes the model decodes as every other stage), or a reject.
 
-    JPEG/PNG in RGB or grayscale pass through untouched; other formats and modes (CMYK, palette,
-    RGBA, 16-bit, GIF, BMP, TIFF...) are converted to RGB and re-encoded as PNG (lossless), so
-    the model's in-graph `decode_image` only ever sees what it supports.
+    The shared decoder (`vistflow.images.graph_ready_bytes`) decides: JPEG/PNG that the in-graph
+    `decode_image` reads exactly as PIL does pass through untouched; everything else (CMYK,
+    WebP, TIFF, GIF, BMP, PNG with an EXIF orientation...) becomes a lossless PNG of PIL's
+    oriented 8-bit RGB pixels (16-bit scaled, not clipped). Every pixel is decoded once here, so
+    a truncated file is a reject, not a model failure.
     """
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS):
@@ -112,8 +114,6 @@ class CheckImageFn(beam.DoFn):
             yield path, result
 
     def _check(self, readable: fileio.ReadableFile, path: str) -> bytes | dict:
-        from PIL import Image, UnidentifiedImageError
-
         size = readable.metadata.size_in_bytes  # 0 when unknown (paths from --input-list)
         if size > self._max_bytes:
             return _reject(path, "too_large", f"{size} bytes > {self._max_bytes}")
@@ -131,33 +131,14 @@ class CheckImageFn(beam.DoFn):
         if len(data) > self._max_bytes:
             return _reject(path, "too_large", f"more than {self._max_bytes} bytes")
         try:
-            img = Image.open(io.BytesIO(data))
-        except UnidentifiedImageError:
-            return _reject(path, "not_an_image", "not a format PIL recognises")
-        except Image.DecompressionBombError as e:
-            return _reject(path, "too_large", str(e))
-        except Exception as e:  # noqa: BLE001 - PIL raises many types on broken headers
-            return _reject(path, "undecodable", f"{type(e).__name__}: {e}")
-        width, height = img.size
-        if width * height > self._max_pixels:
-            return _reject(path, "too_large", f"{width}x{height} > {self._max_pixels} pixels")
-        if width == 0 or height == 0:
-            return _reject(path, "undecodable", f"{width}x{height} image")
-        fmt, mode = img.format, img.mode
-        try:
-            img.verify()  # structure and checksums; the image object is unusable afterwards
-            img = Image.open(io.BytesIO(data))
-            img.load()  # full decode: catches truncated pixel data that verify() misses
-        except Image.DecompressionBombError as e:
-            return _reject(path, "too_large", str(e))
-        except Exception as e:  # noqa: BLE001
-            return _reject(path, "undecodable", f"{type(e).__name__}: {e}")
-        if fmt in ("JPEG", "PNG") and mode in ("RGB", "L"):
-            return data
-        self._converted.inc()
-        buf = io.BytesIO()
-        img.convert("RGB").save(buf, format="PNG")
-        return buf.getvalue()
+            ready = images.graph_ready_bytes(
+                data, images.ImageLimits(max_pixels=self._max_pixels), verify=True
+            )
+        except images.ImageError as e:  # reasons: empty_file, not_an_image, undecodable, too_large
+            return _reject(path, e.reason, e.detail)
+        if ready is not data:
+            self._converted.inc()
+        return ready
 
 
 class ReadAndCheckImages(beam.PTransform):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serving.compat import read_meta_graph
-from serving.images import DEFAULT_MAX_IMAGE_PIXELS, ImageCheckError, check_image
+from serving.images import DEFAULT_MAX_IMAGE_PIXELS, ImageCheckError, prepare_image
 from serving.layout import resolve_saved_model
 from vistflow.errors import VistflowError
 
@@ -26,16 +26,19 @@ class TextResult:
 
 
 def read_image(path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> bytes:
-    """The file's bytes after a header check; VistflowError names the file otherwise."""
+    """The bytes to feed the model for the file (checked, graph-ready: see serving.images).
+
+    WebP/TIFF/CMYK/EXIF-rotated PNG files become PNGs of the shared decode, so `caption` and
+    `story` see what the server and the feature extractor see. VistflowError names the file.
+    """
     try:
         data = Path(path).read_bytes()
     except OSError as e:
         raise VistflowError(f"{path}: cannot read image ({e.strerror or e})") from e
     try:
-        check_image(data, max_pixels)
+        return prepare_image(data, max_pixels)
     except ImageCheckError as e:
         raise VistflowError(f"{path}: {e}") from e
-    return data
 
 
 def album_images(album_dir: Path) -> list[Path]:

@@ -19,12 +19,12 @@ import numpy as np
 from serving.api_errors import Internal, InvalidArgument
 from serving.batching import BatchingQueue, Tensors, batch_rows
 from serving.compat import INIT_OP_SIGNATURE, read_meta_graph
-from serving.images import DEFAULT_MAX_IMAGE_PIXELS, ImageCheckError, check_image
+from serving.images import DEFAULT_MAX_IMAGE_PIXELS, ImageCheckError, prepare_image
 from serving.json_codec import NUMPY_DTYPES, TensorSpecInfo, specs_from_tensor_infos
 
 logger = logging.getLogger(__name__)
 
-# String inputs named like this carry encoded images and get a header check before the model.
+# String inputs named like this carry encoded images: checked and made graph-ready first.
 DEFAULT_IMAGE_INPUT_PATTERN = r"(?:^|_)(?:image|images|img|imgs)(?:_bytes)?$"
 
 _TF_NOISE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[\[\{\{node [^]]*\]\]|\s*\[Op:[^]]*\]")
@@ -78,18 +78,27 @@ class SignatureRunner:
             else None
         )
 
-    def check_images(self, inputs: Tensors) -> None:
+    def prepare_images(self, inputs: Tensors) -> Tensors:
+        """`inputs` with every image checked and made graph-ready (`serving.images`).
+
+        WebP, TIFF, CMYK, EXIF-rotated PNG... become PNGs of the shared PIL decode, so the model
+        sees the pixels the feature extractor saw; JPEG/PNG pass through untouched.
+        """
+        prepared = dict(inputs)
         for name in self.image_inputs & inputs.keys():
+            ready = np.empty(inputs[name].shape, dtype=object)
             for index, data in np.ndenumerate(inputs[name]):
                 try:
-                    check_image(data, self.max_image_pixels)
+                    ready[index] = prepare_image(data, self.max_image_pixels)
                 except ImageCheckError as e:
                     where = "".join(f"[{i}]" for i in index)
                     raise InvalidArgument(f"input {name!r}{where}: {e}") from e
+            prepared[name] = ready
+        return prepared
 
     def predict(self, inputs: Tensors) -> Tensors:
         """Outputs for `inputs` (already shape-checked against the signature)."""
-        self.check_images(inputs)
+        inputs = self.prepare_images(inputs)
         if self.batcher is not None and batch_rows(inputs) is not None:
             return self.batcher.submit(inputs)
         return self.call(inputs)

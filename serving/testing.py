@@ -1,13 +1,18 @@
 """A tiny, deterministic SavedModel with the trainer's serving signatures, for tests and demos.
 
-It has no vistflow code inside and the same signature shapes as the exported captioners:
+It has no vistflow code inside (its graph decodes with the shared in-graph decoder,
+`vistflow.images.decode_pixels`, as the trainer's export does) and the same signature shapes as
+the exported captioners:
   serving_default: images string[N]      -> captions string[N], scores float[N],
                                             attention float[N, T, 16] (a 4x4 grid)
   story:           images string[N, 5]   -> sentences string[N, 5], scores float[N, 5]
   from_features:   features float[N, 8]  -> captions string[N], scores float[N]
 The caption names the image's dominant colour and brightness, prefixed by `marker`, so a test
-can tell which version answered: "v1 a bright red photo". The attention at step t is a
-softmax over the 4x4 grid of brightness, sharpened with t, so it follows the bright region.
+can tell which version answered: "v1 a bright red photo". An image that is not evenly lit also
+says where its brightest 4x4 cell is ("v1 a dark red photo with a bright spot at the top
+right"), so the caption depends on the pixel layout: a photo decoded sideways gets another one.
+The attention at step t is a softmax over the 4x4 grid of brightness, sharpened with t, so it
+follows the bright region.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 ATTENTION_STEPS = 5  # one step per caption word
 GRID = 4
 FEATURE_DIM = 8
+SPOT_CONTRAST = 0.2  # brightness range (0..1) over the 4x4 grid above which a spot is named
 
 
 def export_toy_captioner(path: str | os.PathLike, marker: str = "v1") -> str:
@@ -33,11 +39,30 @@ def export_toy_captioner(path: str | os.PathLike, marker: str = "v1") -> str:
         caption = tf.strings.join([marker, "a", tone, colour, "photo"], separator=" ")
         return caption, tf.reduce_max(mean_rgb, axis=-1)
 
+    rows = tf.constant(["top", "upper middle", "lower middle", "bottom"])
+    columns = tf.constant(["left", "centre left", "centre right", "right"])
+
+    def bright_spot(grid: tf.Tensor) -> tf.Tensor:
+        flat = tf.reshape(grid, [-1])
+        cell = tf.argmax(flat, output_type=tf.int32)
+        where = tf.strings.join(
+            [
+                " with a bright spot at the",
+                tf.gather(rows, cell // GRID),
+                tf.gather(columns, cell % GRID),
+            ],
+            separator=" ",
+        )
+        evenly_lit = tf.reduce_max(flat) - tf.reduce_min(flat) < SPOT_CONTRAST
+        return tf.where(evenly_lit, tf.constant(""), where)
+
     def one_image(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        pixels = tf.io.decode_image(data, channels=3, expand_animations=False)
-        pixels = tf.cast(pixels, tf.float32) / 255.0
+        from vistflow.images import decode_pixels
+
+        pixels = tf.cast(decode_pixels(data), tf.float32) / 255.0
         caption, score = describe(tf.reduce_mean(pixels, axis=[0, 1]))
         grid = tf.reduce_mean(tf.image.resize(pixels, [GRID, GRID], method="area"), axis=-1)
+        caption = tf.strings.join([caption, bright_spot(grid)])
         logits = tf.reshape(grid, [1, GRID * GRID]) * tf.reshape(
             tf.range(1, ATTENTION_STEPS + 1, dtype=tf.float32) * 4.0, [ATTENTION_STEPS, 1]
         )

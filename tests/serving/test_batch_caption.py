@@ -369,3 +369,40 @@ def test_killed_run_resumes_and_every_image_appears_exactly_once(killed_run):
     assert paths == sorted(str(src / f"img{k:02d}.png") for k in range(KILL_IMAGES))  # once each
     assert json.loads(lines[5])["caption"] == "a 21x16 picture"
     assert not list(parts.glob(".tmp-*"))
+
+
+def test_check_images_hands_the_model_the_shared_decode(tmp_path):
+    """16-bit PNG scaled (not clipped to white), WebP/TIFF converted, EXIF JPEG kept for the graph."""
+    import numpy as np
+
+    from vistflow import images as vi
+
+    rgb = Image.effect_noise((40, 24), 40).convert("RGB")
+    tags = Image.Exif()
+    tags[vi.ORIENTATION_TAG] = 6
+    grey16 = (np.asarray(rgb.convert("L"), np.uint16) * 251 + 37).astype("<u2")
+    Image.fromarray(grey16, "I;16").save(tmp_path / "grey16.png")
+    rgb.save(tmp_path / "photo.webp", quality=90)
+    rgb.save(tmp_path / "photo.tiff")
+    rgb.save(tmp_path / "phone.jpg", quality=90, exif=tags)
+    files = sorted(tmp_path.iterdir())
+
+    def check(items):
+        got = dict(items)
+        assert sorted(got) == sorted(str(f) for f in files)
+        for f in files:
+            data, ready = f.read_bytes(), got[str(f)]
+            # The graph reads JPEG EXIF and 16-bit PNG itself; WebP/TIFF come as PNGs.
+            native = f.name in ("phone.jpg", "grey16.png")
+            assert ready == data if native else ready.startswith(b"\x89PNG")
+            decoded = vi.decode_pixels(ready).numpy()  # what the model's graph will see
+            np.testing.assert_array_equal(decoded, vi.decode_pil(data))
+            if f.name == "grey16.png":
+                assert decoded.max() < 250 and decoded.mean() < 200  # grey, not white
+            if f.name == "phone.jpg":
+                assert decoded.shape == (40, 24, 3)  # upright
+
+    with BeamTestPipeline() as p:
+        out = p | beam.Create([_meta(f) for f in files]) | bc.ReadAndCheckImages()
+        assert_that(out.images, check, label="images")
+        assert_that(out.rejects, equal_to([]), label="rejects")

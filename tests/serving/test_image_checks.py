@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from serving.images import ImageCheckError, check_image
+from serving.images import ImageCheckError, check_image, prepare_image
 from serving.testing import png_claiming_size as png_header
 
 
@@ -50,3 +50,61 @@ def test_too_many_pixels_is_rejected_with_the_numbers():
 def test_junk_is_rejected_with_a_reason(data, reason):
     with pytest.raises(ImageCheckError, match=reason):
         check_image(data)
+
+
+# --- prepare_image: the bytes the model gets (vistflow.images.graph_ready_bytes) -------------
+
+
+def _photo(fmt: str, mode: str = "RGB", **kwargs) -> bytes:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (10, 20, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).convert(mode).save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "fmt, mode", [("JPEG", "RGB"), ("JPEG", "L"), ("PNG", "P"), ("PNG", "RGBA")]
+)
+def test_graph_native_images_pass_through_untouched(fmt, mode):
+    data = _photo(fmt, mode)
+    assert prepare_image(data) is data
+
+
+@pytest.mark.parametrize(
+    "fmt, mode", [("WEBP", "RGB"), ("TIFF", "RGB"), ("JPEG", "CMYK"), ("GIF", "P"), ("BMP", "RGB")]
+)
+def test_other_formats_become_a_png_of_the_shared_decode(fmt, mode):
+    import numpy as np
+
+    from vistflow.images import decode_pil
+
+    data = _photo(fmt, mode)
+    ready = prepare_image(data)
+    assert ready.startswith(b"\x89PNG")
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(ready))), decode_pil(data))
+
+
+def test_exif_orientation_is_kept_for_the_graph_or_applied_before_it():
+    tags = Image.Exif()
+    tags[0x0112] = 6
+    jpeg = _photo("JPEG", exif=tags)
+    assert prepare_image(jpeg) is jpeg  # the in-graph decoder reads the tag itself
+    png = prepare_image(_photo("PNG", exif=tags))  # it does not read PNG eXIf: applied here
+    assert (
+        Image.open(io.BytesIO(png)).size == (10, 20)
+        and "exif" not in Image.open(io.BytesIO(png)).info
+    )
+
+
+def test_prepare_image_words_errors_for_the_api():
+    with pytest.raises(ImageCheckError, match="aspect ratio 25.0, above this server's limit"):
+        prepare_image(_encoded("PNG", (250, 10)))
+    with pytest.raises(ImageCheckError, match="limit of 100 pixels"):
+        prepare_image(_encoded("PNG", (20, 10)), max_pixels=100)
+    with pytest.raises(ImageCheckError, match="not a decodable image"):
+        webp = _photo("WEBP")
+        prepare_image(webp[: len(webp) // 2])
+    assert check_image(_encoded("PNG", (250, 10)), max_aspect=30) == (250, 10)
