@@ -92,9 +92,14 @@ class CheckImageFn(beam.DoFn):
     a truncated file is a reject, not a model failure.
     """
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS):
+    def __init__(
+        self,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_aspect: float = images.DEFAULT_MAX_ASPECT,
+    ):
         self._max_bytes = max_bytes
-        self._max_pixels = max_pixels
+        self._limits = images.ImageLimits(max_pixels=max_pixels, max_aspect=max_aspect)
 
     def setup(self):
         self._rejected = {r: Metrics.counter(NAMESPACE, f"rejected_{r}") for r in REJECT_REASONS}
@@ -131,9 +136,7 @@ class CheckImageFn(beam.DoFn):
         if len(data) > self._max_bytes:
             return _reject(path, "too_large", f"more than {self._max_bytes} bytes")
         try:
-            ready = images.graph_ready_bytes(
-                data, images.ImageLimits(max_pixels=self._max_pixels), verify=True
-            )
+            ready = images.graph_ready_bytes(data, self._limits, verify=True)
         except images.ImageError as e:  # reasons: empty_file, not_an_image, undecodable, too_large
             return _reject(path, e.reason, e.detail)
         if ready is not data:
@@ -147,9 +150,14 @@ class ReadAndCheckImages(beam.PTransform):
     Files are opened through `fileio.ReadMatches`, so any Beam file system works (gs://, s3://).
     """
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS):
+    def __init__(
+        self,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_aspect: float = images.DEFAULT_MAX_ASPECT,
+    ):
         super().__init__()
-        self._fn = CheckImageFn(max_bytes, max_pixels)
+        self._fn = CheckImageFn(max_bytes, max_pixels, max_aspect)
 
     def expand(self, pcoll):
         return (
@@ -511,7 +519,9 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, model_dir:
             | "AbsolutePaths" >> beam.Map(lambda line: _absolute(line.strip()))
         )
     todo = files | "SkipDone" >> beam.ParDo(SkipDoneFn(), done=beam.pvalue.AsDict(done))
-    checked = todo | "ReadAndCheck" >> ReadAndCheckImages(args.max_bytes, args.max_pixels)
+    checked = todo | "ReadAndCheck" >> ReadAndCheckImages(
+        args.max_bytes, args.max_pixels, args.max_aspect_ratio
+    )
     captioned = checked.images | "Caption" >> CaptionImages(
         CaptionModelHandler(model_dir, args.batch_size)
     )

@@ -17,6 +17,7 @@ import json
 ACCEPTS_BEAM_ARGS = True
 DEFAULT_MAX_BYTES = 50 * 2**20
 DEFAULT_MAX_PIXELS = 60_000_000
+DEFAULT_MAX_ASPECT = 20.0  # vistflow.images.DEFAULT_MAX_ASPECT (not imported: --help stays light)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="larger images: too_large"
     )
+    parser.add_argument(
+        "--max-aspect-ratio",
+        type=float,
+        default=DEFAULT_MAX_ASPECT,
+        help="long/short side above this: too_large (default %(default)s, as ingest)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -55,6 +62,7 @@ def main(args: argparse.Namespace) -> int:
     argv += ["--input", args.input] if args.input else ["--input-list", args.input_list]
     argv += ["--batch-size", str(args.batch_size), "--rows-per-part", str(args.rows_per_part)]
     argv += ["--max-bytes", str(args.max_bytes), "--max-pixels", str(args.max_pixels)]
+    argv += ["--max-aspect-ratio", str(args.max_aspect_ratio)]
     summary = run(argv + list(getattr(args, "beam_args", None) or []))
     print(json.dumps(summary, indent=2))
     return 0

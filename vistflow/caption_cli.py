@@ -1,7 +1,9 @@
 """Caption images with an exported model: one line per image, `IMAGE<TAB>SCORE<TAB>CAPTION`.
 
 --model is a SavedModel directory, or a `<base>/<model>` directory (its latest version is used).
-Runs the model in-process (signature serving_default); no server needed.
+Runs the model in-process (signature serving_default); no server needed. Images go through the
+shared decoder (vistflow.images) as in the server and the feature extractor: any format PIL
+reads (JPEG, PNG, WebP, TIFF, GIF, BMP), EXIF orientation applied, 16-bit scaled.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Tell a five-sentence story for an album: its 5 images in file-name order -> 5 sentences.
 
 Prints one line per image, `IMAGE<TAB>SCORE<TAB>SENTENCE`. --model is a SavedModel directory or
-a `<base>/<model>` directory (latest version); the model needs a `story` signature.
+a `<base>/<model>` directory (latest version); the model needs a `story` signature. Images are
+decoded as by `vistflow caption` (shared decoder: any PIL format, EXIF orientation applied).
 """
 
 from __future__ import annotations

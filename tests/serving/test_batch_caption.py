@@ -406,3 +406,24 @@ def test_check_images_hands_the_model_the_shared_decode(tmp_path):
         out = p | beam.Create([_meta(f) for f in files]) | bc.ReadAndCheckImages()
         assert_that(out.images, check, label="images")
         assert_that(out.rejects, equal_to([]), label="rejects")
+
+
+def test_aspect_ratio_limit_is_the_shared_one_and_an_option(tmp_path):
+    from vistflow import batch_caption_cli as cli
+    from vistflow import images as vi
+
+    assert cli.DEFAULT_MAX_ASPECT == vi.DEFAULT_MAX_ASPECT
+    strip = _png(tmp_path / "strip.png", size=(420, 20))
+    with BeamTestPipeline() as p:
+        default = p | "default" >> beam.Create([_meta(strip)]) | "d" >> bc.ReadAndCheckImages()
+        assert_that(
+            default.rejects | beam.Map(lambda r: (r["reason"], r["detail"])),
+            equal_to([("too_large", "420x20: aspect ratio 21.0 > max_aspect 20.0")]),
+            label="rejected",
+        )
+        wide = (
+            p
+            | "wide" >> beam.Create([_meta(strip)])
+            | "w" >> bc.ReadAndCheckImages(max_aspect=25.0)
+        )
+        assert_that(wide.images | beam.Keys(), equal_to([str(strip)]), label="accepted")
