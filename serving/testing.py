@@ -8,9 +8,10 @@ the exported captioners:
   story:           images string[N, 5]   -> sentences string[N, 5], scores float[N, 5]
   from_features:   features float[N, 8]  -> captions string[N], scores float[N]
 The caption names the image's dominant colour and brightness, prefixed by `marker`, so a test
-can tell which version answered: "v1 a bright red photo". An image that is not evenly lit also
-says where its brightest 4x4 cell is ("v1 a dark red photo with a bright spot at the top
-right"), so the caption depends on the pixel layout: a photo decoded sideways gets another one.
+can tell which version answered: "v1 a bright red photo". With `spot=True` an image that is not
+evenly lit also says where its brightest 4x4 cell is ("v1 a dark red photo with a bright spot at
+the top right"), so the caption depends on the pixel layout: a photo decoded sideways gets
+another one.
 The attention at step t is a softmax over the 4x4 grid of brightness, sharpened with t, so it
 follows the bright region.
 """
@@ -26,8 +27,12 @@ FEATURE_DIM = 8
 SPOT_CONTRAST = 0.2  # brightness range (0..1) over the 4x4 grid above which a spot is named
 
 
-def export_toy_captioner(path: str | os.PathLike, marker: str = "v1") -> str:
-    """Write the toy SavedModel to `path` (a new directory); returns the path."""
+def export_toy_captioner(path: str | os.PathLike, marker: str = "v1", spot: bool = False) -> str:
+    """Write the toy SavedModel to `path` (a new directory); returns the path.
+
+    Args:
+      spot: name the brightest cell in captions of unevenly lit images (layout-sensitive).
+    """
     import tensorflow as tf
 
     colours = tf.constant(["red", "green", "blue"])
@@ -62,7 +67,8 @@ def export_toy_captioner(path: str | os.PathLike, marker: str = "v1") -> str:
         pixels = tf.cast(decode_pixels(data), tf.float32) / 255.0
         caption, score = describe(tf.reduce_mean(pixels, axis=[0, 1]))
         grid = tf.reduce_mean(tf.image.resize(pixels, [GRID, GRID], method="area"), axis=-1)
-        caption = tf.strings.join([caption, bright_spot(grid)])
+        if spot:
+            caption = tf.strings.join([caption, bright_spot(grid)])
         logits = tf.reshape(grid, [1, GRID * GRID]) * tf.reshape(
             tf.range(1, ATTENTION_STEPS + 1, dtype=tf.float32) * 4.0, [ATTENTION_STEPS, 1]
         )

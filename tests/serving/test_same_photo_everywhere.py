@@ -43,6 +43,14 @@ def _save(folder: Path, name: str, im: Image.Image, fmt: str, **kwargs) -> None:
 
 
 @pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> Path:
+    """The toy captioner whose captions say where the bright spot is (layout-sensitive)."""
+    from serving.testing import export_toy_captioner
+
+    return Path(export_toy_captioner(tmp_path_factory.mktemp("toy") / "v1", "v1", spot=True))
+
+
+@pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("photos")
     upright = Image.fromarray(upright_photo())
@@ -63,11 +71,11 @@ def photos(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(toy_models, photos) -> dict[str, tuple[str, float]]:
+def reference(toy, photos) -> dict[str, tuple[str, float]]:
     """name -> (caption, score) of the toy model on a lossless PNG of the shared PIL decode."""
     import tensorflow as tf
 
-    serve = tf.saved_model.load(str(toy_models["v1"])).signatures["serving_default"]
+    serve = tf.saved_model.load(str(toy)).signatures["serving_default"]
     out = {}
     for path in sorted(photos.iterdir()):
         png = vi.encode_png(vi.decode_pil(path.read_bytes()))
@@ -77,23 +85,23 @@ def reference(toy_models, photos) -> dict[str, tuple[str, float]]:
 
 
 @pytest.fixture(scope="module")
-def by_cli(toy_models, photos) -> dict[str, tuple[str, float]]:
+def by_cli(toy, photos) -> dict[str, tuple[str, float]]:
     import contextlib
 
     paths = [str(photos / name) for name in (*EXIF_FILES, *FORMATS)]
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        assert cli_main(["caption", "--model", str(toy_models["v1"]), *paths, "--json"]) == 0
+        assert cli_main(["caption", "--model", str(toy), *paths, "--json"]) == 0
     return {Path(r["image"]).name: (r["text"], r["score"]) for r in json.loads(buf.getvalue())}
 
 
 @pytest.fixture(scope="module")
-def by_server(toy_models, photos, tmp_path_factory) -> dict[str, tuple[str, float]]:
+def by_server(toy, photos, tmp_path_factory) -> dict[str, tuple[str, float]]:
     from serving.server import ModelServer
     from serving.testing import JsonClient
 
     base = tmp_path_factory.mktemp("base")
-    publish(toy_models["v1"], base, "toy")
+    publish(toy, base, "toy")
     server = ModelServer(base, "toy", host="127.0.0.1", port=0, poll_seconds=0.2).start()
     try:
         names = [*EXIF_FILES, *FORMATS]
@@ -112,9 +120,9 @@ def by_server(toy_models, photos, tmp_path_factory) -> dict[str, tuple[str, floa
 
 
 @pytest.fixture(scope="module")
-def by_batch(toy_models, photos, tmp_path_factory) -> dict[str, tuple[str, float]]:
+def by_batch(toy, photos, tmp_path_factory) -> dict[str, tuple[str, float]]:
     out = tmp_path_factory.mktemp("batch") / "out"
-    argv = ["--model", str(toy_models["v1"]), "--input", str(photos / "*"), "--output", str(out)]
+    argv = ["--model", str(toy), "--input", str(photos / "*"), "--output", str(out)]
     summary = bc.run(argv, save_main_session=False, test_pipeline=BeamTestPipeline())
     assert summary["rejects"] == 0, (out / "rejects.jsonl").read_text()
     rows = [json.loads(line) for line in (out / "captions.jsonl").read_text().splitlines()]
@@ -152,13 +160,13 @@ def test_sixteen_bit_png_is_grey_on_every_path(by_cli, by_server, by_batch):
         assert text.startswith("v1 a dark") and score < 0.5
 
 
-def test_story_of_an_album_of_mixed_formats(toy_models, photos, reference, tmp_path, capsys):
+def test_story_of_an_album_of_mixed_formats(toy, photos, reference, tmp_path, capsys):
     album = tmp_path / "album"
     album.mkdir()
     names = ["phone.jpg", "photo.webp", "photo.tiff", "grey16.png", "cmyk.jpg"]
     for i, name in enumerate(names):
         (album / f"{i}_{name}").write_bytes((photos / name).read_bytes())
-    assert cli_main(["story", "--model", str(toy_models["v1"]), str(album), "--json"]) == 0
+    assert cli_main(["story", "--model", str(toy), str(album), "--json"]) == 0
     sentences = [row["text"] for row in json.loads(capsys.readouterr().out)]
     expected = [
         f"v1 sentence {i}: " + reference[name][0].removeprefix("v1 ")
