@@ -2,9 +2,10 @@
 
 Each stage task runs its part of the same TFX pipeline (a partial run that snapshots the previous
 stage's pipeline run), so ML Metadata lineage covers the whole DAG run and a failed stage retries
-alone. Validation anomalies or a model the evaluator does not bless end the run cleanly (the
-gating task short-circuits, its reason is logged and written to <home>/runs/<ds>.json) and
-nothing is pushed. Heavy imports live in `pipelines.airflow_tasks`, inside the tasks.
+alone. A partition without the splits training needs (`train_splits`, `eval_splits`; the
+missing split files are named), validation anomalies or a model the evaluator does not bless
+end the run cleanly (the gating task short-circuits, its reason is logged and written to
+<home>/runs/<ds>.json) and nothing is pushed. Heavy imports live in `pipelines.airflow_tasks`, inside the tasks.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ RETRIES = int(os.environ.get("VISTFLOW_DAG_RETRIES", "2"))
     doc_md=__doc__,
 )
 def vist_retraining():
+    def has_needed_splits(summary: dict) -> tuple[bool, str]:
+        return (not summary["missing_splits"], summary["splits_message"])
+
     def no_anomalies(summary: dict) -> tuple[bool, str]:
         found = summary["anomalies"]
         return (not found, f"anomalies: {found}" if found else "no anomalies")
@@ -42,7 +46,7 @@ def vist_retraining():
 
     (
         wait_for("landing")()
-        >> stage("ingest")()
+        >> gate("ingest", has_needed_splits)()
         >> stage("features")()
         >> gate("validate", no_anomalies)()
         >> stage("train")()

@@ -53,7 +53,11 @@ def gate(name: str, check):
             name, dag_run_id=run_id, ds=ds, conf=params["pipeline_overrides"]
         )
         ok, reason = check(summary)
-        logging.getLogger("vistflow").info("%s gate: %s (%s)", name, ok, reason)
+        log = logging.getLogger("vistflow")
+        if ok:
+            log.info("%s gate: passed (%s)", name, reason)
+        else:
+            log.warning("%s gate: the run ends here, nothing is pushed: %s", name, reason)
         return ok
 
     return run

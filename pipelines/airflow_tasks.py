@@ -68,6 +68,9 @@ def run_pipeline_stage(
     base = stage_run_id(dag_run_id, STAGE_ORDER[index - 1]) if index else None
     result = run_stage(stage, config, run_id=stage_run_id(dag_run_id, stage), base_run_id=base)
     summary = {"stage": stage, "run_id": result.run_id, "outputs": result.outputs}
+    if stage == "ingest":
+        props = result.properties.get("VistExampleGen.examples", {})
+        summary.update(split_summary(config, props.get("split_names")))
     if stage == "validate":
         summary["anomalies"] = anomalies_found(result.outputs.get("ExampleValidator.anomalies", []))
     if stage == "evaluate":
@@ -84,26 +87,48 @@ def run_pipeline_stage(
 
 def anomalies_found(anomaly_uris: list[str]) -> dict[str, list[str]]:
     """Split name -> anomalous feature descriptions, from ExampleValidator's SchemaDiff.pb files."""
-    from tensorflow_metadata.proto.v0 import anomalies_pb2
+    from components.caption_evaluator.anomalies import read_anomalies
 
-    found: dict[str, list[str]] = {}
-    for uri in anomaly_uris:
-        for split_dir in sorted(Path(uri).glob("Split-*")):
-            pb = split_dir / "SchemaDiff.pb"
-            if not pb.is_file():
-                continue
-            anomalies = anomalies_pb2.Anomalies()
-            anomalies.ParseFromString(pb.read_bytes())
-            problems = [
-                f"{name}: {info.short_description or info.description}"
-                for name, info in sorted(anomalies.anomaly_info.items())
-            ]
-            if anomalies.HasField("dataset_anomaly_info"):
-                info = anomalies.dataset_anomaly_info
-                problems.append(f"<dataset>: {info.short_description or info.description}")
-            if problems:
-                found[split_dir.name.removeprefix("Split-")] = problems
-    return found
+    return read_anomalies(anomaly_uris)
+
+
+def split_summary(config, split_names: str | None) -> dict[str, Any]:
+    """The splits ingest wrote (its Examples' `split_names`), the absent ones, and what
+    retraining needs but lacks (`config.train_splits` + `eval_splits`), with the input files
+    that would have held them."""
+    from vistflow.records import SPLITS
+
+    present = json.loads(split_names) if split_names else []
+    absent = [s for s in SPLITS if s not in present]
+    needed = dict.fromkeys((*config.train_splits, *config.eval_splits))
+    missing = {s: expected_split_files(config, s) for s in needed if s not in present}
+    message = "; ".join(
+        f"split {s!r} is absent: {', '.join(files)}" for s, files in missing.items()
+    )
+    if missing:
+        message = f"{config.data_root} cannot be used for retraining: {message}"
+    return {
+        "splits": present,
+        "splits_absent": absent,
+        "missing_splits": missing,
+        "splits_message": message or f"splits {', '.join(present)}",
+    }
+
+
+def expected_split_files(config, split: str) -> list[str]:
+    """The input files of `split` under the data root, each marked `(missing)` if it is."""
+    from tfx.dsl.io import fileio
+
+    from vistflow.data import layout
+    from vistflow.records import SPLITS
+
+    if config.data_format != "vist" or split not in SPLITS:
+        return [f"no {split!r} examples from the {config.data_format} input {config.data_root}"]
+    paths = [
+        str((layout.sis_path if task == "sis" else layout.dii_path)(config.data_root, split))
+        for task in config.tasks
+    ]
+    return [f"{p}{'' if fileio.exists(p) else ' (missing)'}" for p in paths]
 
 
 def record_run_summary(home: Path, ds: str, summary: dict[str, Any]) -> Path:
@@ -134,7 +159,8 @@ def latest_pushed_model(home: Path, model_name: str) -> Path | None:
 
 
 def publish_quality_report(ds: str, ingest: dict[str, Any], validate: dict[str, Any]) -> Path:
-    """Copies the data-quality report, rejects and anomalies of partition `ds` to <home>/quality/<ds>/."""
+    """Copies the data-quality report, rejects and anomalies of partition `ds` to
+    <home>/quality/<ds>/, with summary.json: splits present and absent, anomalies per split."""
     import shutil
 
     out = partition_dir(vistflow_home(), "quality", ds)
@@ -148,6 +174,13 @@ def publish_quality_report(ds: str, ingest: dict[str, Any], validate: dict[str, 
                 if f.is_file():
                     shutil.copy2(f, tmp / f.name)
     (tmp / "anomalies.json").write_text(json.dumps(validate.get("anomalies", {}), indent=2))
+    summary = {
+        "partition": ds,
+        "splits": ingest.get("splits", []),
+        "splits_absent": ingest.get("splits_absent", []),
+        "anomalies": validate.get("anomalies", {}),
+    }
+    (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)  # the folder appears complete or not at all
     log.info("data-quality report of %s: %s", ds, out / "report.html")

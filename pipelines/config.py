@@ -10,6 +10,7 @@ from typing import Any
 
 PIPELINE_NAME = "vistflow"
 MODEL_NAME = "vist_captioner"
+# The checked-in schema (tiny backbone, float32). Pin it, or another file, with `schema_path`.
 SCHEMA_PATH = str(Path(__file__).resolve().parent.parent / "schemas" / "features_schema.pbtxt")
 
 
@@ -30,7 +31,10 @@ class PipelineConfig:
     backbone_seed: int = 0
     float16_features: bool = False
     store_images: bool = False
-    schema_path: str = SCHEMA_PATH
+    # "" (default): validate against the schema the FeatureExtractor derives for `backbone` and
+    # the storage dtype. A path pins a schema (ImportSchemaGen): features that differ from it,
+    # e.g. of another backbone, are anomalies.
+    schema_path: str = ""
     train_splits: tuple[str, ...] = ("train",)
     eval_splits: tuple[str, ...] = ("val",)
     train_steps: int = 400
@@ -48,6 +52,8 @@ class PipelineConfig:
             setattr(self, name, os.path.abspath(getattr(self, name)))
         if not self.metadata_path:
             self.metadata_path = os.path.join(self.pipeline_root, "metadata.sqlite")
+        if self.schema_path and "://" not in self.schema_path:
+            self.schema_path = os.path.abspath(self.schema_path)
         self.tasks = tuple(self.tasks)
         self.train_splits = tuple(self.train_splits)
         self.eval_splits = tuple(self.eval_splits)

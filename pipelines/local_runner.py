@@ -1,13 +1,21 @@
 """Run the whole TFX pipeline locally with TFX's LocalDagRunner (SQLite ML Metadata).
 
 `vistflow run --data-root DIR --pipeline-root DIR --serving-root DIR [options] [beam options]`.
+
+Examples are validated against the schema of the backbone used (or a pinned `--schema`). On
+anomalies nothing is pushed (the evaluator does not bless), the anomalies are printed and the
+command exits with status 3; otherwise it says whether the model was blessed and pushed.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
+import sys
+from datetime import datetime, timezone
+from typing import Any
 
 from pipelines.config import PipelineConfig
 
@@ -24,6 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", default="sis", help="comma-separated: sis, dii")
     parser.add_argument("--backbone", default="tiny")
     parser.add_argument("--weights", default="random", help="random | imagenet | weights file")
+    parser.add_argument("--float16", action="store_true", help="store features as float16")
+    parser.add_argument(
+        "--schema",
+        default="",
+        help="pin a TFMD schema (pbtxt) to validate against "
+        "(default: the one derived for the backbone and dtype)",
+    )
     parser.add_argument("--train-steps", type=int, default=PipelineConfig.train_steps)
     parser.add_argument("--trainer-config", default="{}", help="JSON custom_config for the Trainer")
     parser.add_argument("--evaluator-config", default="{}", help="JSON CaptionEvaluator options")
@@ -40,6 +55,8 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
         backbone=args.backbone,
         backbone_weights=args.weights,
+        float16_features=args.float16,
+        schema_path=args.schema,
         train_steps=args.train_steps,
         trainer_config=json.loads(args.trainer_config),
         evaluator_config=json.loads(args.evaluator_config),
@@ -50,16 +67,90 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     return PipelineConfig(**fields)
 
 
-def run(config: PipelineConfig) -> None:
-    """Runs every component of the pipeline once (cached executions are reused)."""
-    from tfx import v1 as tfx
+EXIT_ANOMALIES = 3
+_REPORTED_NODES = ("ExampleValidator", "CaptionEvaluator", "Pusher")
 
+
+@dataclasses.dataclass
+class RunOutcome:
+    """What one pipeline run decided: anomalies per split, blessing, pushed version."""
+
+    run_id: str
+    anomalies: dict[str, list[str]]
+    blessed: bool | None  # None: the evaluator did not run
+    blessing_message: str
+    pushed: dict[str, Any]  # the Pusher's custom properties (`pushed`, `pushed_destination`...)
+    error: BaseException | None = None
+
+    @property
+    def was_pushed(self) -> bool:
+        return int(self.pushed.get("pushed", 0)) == 1
+
+
+def run(config: PipelineConfig, run_id: str | None = None) -> RunOutcome:
+    """Runs every component of the pipeline once (cached executions are reused).
+
+    A component failure propagates, except after ExampleValidator reported anomalies (a later
+    component may well fail on such data): the outcome then carries the error.
+    """
     from pipelines.pipeline import create_pipeline
+    from pipelines.stages import fixed_run_id_runner
 
-    log.info("running pipeline %s: %s", config.pipeline_name, config.to_json())
-    tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+    run_id = run_id or "local-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%f")
+    log.info("running pipeline %s as run %s: %s", config.pipeline_name, run_id, config.to_json())
+    error = None
+    try:
+        fixed_run_id_runner(run_id).run(create_pipeline(config))
+    except Exception as e:  # noqa: BLE001 - re-raised below unless the data explains it
+        error = e
+    outcome = outcome_of(config, run_id)
+    if error is not None and not outcome.anomalies:
+        raise error
+    outcome.error = error
+    return outcome
+
+
+def outcome_of(config: PipelineConfig, run_id: str) -> RunOutcome:
+    """Reads anomalies, blessing and push of pipeline run `run_id` from ML Metadata."""
+    from pipelines.airflow_tasks import anomalies_found
+    from pipelines.stages import stage_outputs
+
+    outputs, props = stage_outputs(config, run_id, _REPORTED_NODES)
+    blessing = props.get("CaptionEvaluator.blessing")
+    return RunOutcome(
+        run_id=run_id,
+        anomalies=anomalies_found(outputs.get("ExampleValidator.anomalies", [])),
+        blessed=None if blessing is None else int(blessing.get("blessed", 0)) == 1,
+        blessing_message=str((blessing or {}).get("blessing_message", "")),
+        pushed=dict(props.get("Pusher.pushed_model", {})),
+    )
 
 
 def main(args: argparse.Namespace) -> int:
-    run(config_from_args(args))
+    from vistflow.errors import VistflowError
+
+    outcome = run(config_from_args(args))
+    if outcome.anomalies:
+        for split, problems in sorted(outcome.anomalies.items()):
+            for problem in problems:
+                print(f"anomaly in split {split}: {problem}", file=sys.stderr)
+        splits = ", ".join(sorted(outcome.anomalies))
+        failed = f" ({type(outcome.error).__name__} in a later component)" if outcome.error else ""
+        print(
+            f"vistflow run: error: pipeline run {outcome.run_id}: ExampleValidator found "
+            f"anomalies in split(s) {splits}; nothing was pushed{failed}",
+            file=sys.stderr,
+        )
+        return EXIT_ANOMALIES
+    if outcome.blessed is None:
+        raise VistflowError(f"pipeline run {outcome.run_id}: the evaluator did not run")
+    if outcome.was_pushed:
+        print(
+            f"pipeline run {outcome.run_id}: blessed and pushed to "
+            f"{outcome.pushed.get('pushed_destination', '')}"
+        )
+    else:
+        print(
+            f"pipeline run {outcome.run_id}: not blessed, nothing pushed: {outcome.blessing_message}"
+        )
     return 0

@@ -1,7 +1,14 @@
 """The vistflow TFX pipeline: one pure `create_pipeline(config)` shared by every runner.
 
-    VistExampleGen -> FeatureExtractor -> StatisticsGen -> ImportSchemaGen -> ExampleValidator
+    VistExampleGen -> FeatureExtractor (examples, schema) -> StatisticsGen -> ExampleValidator
         -> Trainer -> (latest blessed model resolver) -> CaptionEvaluator -> Pusher
+
+The schema follows the backbone: the FeatureExtractor writes the checked-in schema with the
+dims, ranges and domains of the backbone and storage dtype it used. A pinned schema
+(`config.schema_path`) comes in through ImportSchemaGen instead, so features that differ from it
+are anomalies. The CaptionEvaluator reads the ExampleValidator's anomalies and never blesses a
+model when there are any, so a single `LocalDagRunner` run pushes nothing on anomalous data,
+as the Airflow DAG (which stops at its `validate` gate) does.
 
 Node ids are the components' default ids, which `pipelines.stages.STAGES` refers to.
 """
@@ -32,15 +39,21 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         dtype="float16" if config.float16_features else "float32",
         store_images=config.store_images,
     )
-    statistics_gen = tfx.components.StatisticsGen(examples=features.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+    schema_gen = None
+    schema = features.outputs["schema"]
+    if config.schema_path:
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+        schema = schema_gen.outputs["schema"]
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=features.outputs["examples"], schema=schema
+    )
     example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+        statistics=statistics_gen.outputs["statistics"], schema=schema
     )
     trainer = tfx.components.Trainer(
         run_fn=TRAINER_RUN_FN,
         examples=features.outputs["examples"],
-        schema=schema_gen.outputs["schema"],
+        schema=schema,
         train_args=tfx.proto.TrainArgs(
             splits=list(config.train_splits), num_steps=config.train_steps
         ),
@@ -56,6 +69,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         examples=features.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
+        anomalies=example_validator.outputs["anomalies"],
         eval_split=config.eval_splits[0],
         **dict(config.evaluator_config),
     )
@@ -69,15 +83,19 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=[
-            example_gen,
-            features,
-            statistics_gen,
-            schema_gen,
-            example_validator,
-            trainer,
-            model_resolver,
-            evaluator,
-            pusher,
+            c
+            for c in (
+                example_gen,
+                features,
+                schema_gen,
+                statistics_gen,
+                example_validator,
+                trainer,
+                model_resolver,
+                evaluator,
+                pusher,
+            )
+            if c is not None
         ],
         enable_cache=config.enable_cache,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(

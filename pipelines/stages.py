@@ -19,7 +19,8 @@ from pipelines.config import PipelineConfig
 log = logging.getLogger(__name__)
 
 # Stage -> node ids of the pipeline, in pipeline order. Node ids are the component ids that
-# `pipelines.pipeline.create_pipeline` assigns.
+# `pipelines.pipeline.create_pipeline` assigns; a stage runs those the pipeline has
+# (ImportSchemaGen only when the config pins a schema).
 STAGES: dict[str, tuple[str, ...]] = {
     "ingest": ("VistExampleGen",),
     "features": ("FeatureExtractor",),
@@ -41,10 +42,11 @@ class StageResult:
     stage: str
     run_id: str
     outputs: dict[str, list[str]]  # "<node>.<output key>" -> artifact URIs
-    properties: dict[str, dict[str, Any]]  # "<node>.<output key>" -> custom properties of the last
+    # "<node>.<output key>" -> properties (e.g. split_names) and custom properties of the last
+    properties: dict[str, dict[str, Any]]
 
 
-def _fixed_run_id_runner(run_id: str):
+def fixed_run_id_runner(run_id: str):
     """A LocalDagRunner whose pipeline-run id is `run_id` instead of `datetime.now()`."""
     from tfx.dsl.compiler import constants
     from tfx.orchestration.local import local_dag_runner
@@ -69,15 +71,15 @@ def run_stage(
 
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGE_ORDER)}")
-    nodes = STAGES[stage]
     pipeline = create_pipeline(config)
+    nodes = stage_nodes(stage, pipeline)
     index = STAGE_ORDER.index(stage)
     if index > 0 and not base_run_id:
         raise ValueError(f"stage {stage!r} needs the pipeline run id of the previous stage")
     log.info(
         "stage %s: running nodes %s as pipeline run %s (base %s)", stage, nodes, run_id, base_run_id
     )
-    runner = _fixed_run_id_runner(run_id)
+    runner = fixed_run_id_runner(run_id)
     if index == 0:
         # Nothing upstream to snapshot. A plain partial run would still snapshot the *latest*
         # pipeline run and make it this run's parent, which becomes a parent-context cycle in
@@ -87,6 +89,12 @@ def run_stage(
         runner.run(pipeline, run_options=_run_options(nodes, base_run_id))
     outputs, properties = stage_outputs(config, run_id, nodes)
     return StageResult(stage=stage, run_id=run_id, outputs=outputs, properties=properties)
+
+
+def stage_nodes(stage: str, pipeline) -> tuple[str, ...]:
+    """The node ids of `stage` that `pipeline` holds."""
+    present = {component.id for component in pipeline.components}
+    return tuple(node for node in STAGES[stage] if node in present)
 
 
 def _first_stage_ir(pipeline, nodes: tuple[str, ...]):
@@ -152,7 +160,9 @@ def stage_outputs(
             key = ev.path.steps[0].key if ev.path.steps else "output"
             art = artifacts[ev.artifact_id]
             outputs.setdefault(f"{node}.{key}", []).append(art.uri)
-            properties[f"{node}.{key}"] = {k: _value(v) for k, v in art.custom_properties.items()}
+            properties[f"{node}.{key}"] = {
+                k: _value(v) for k, v in (*art.properties.items(), *art.custom_properties.items())
+            }
     return outputs, properties
 
 

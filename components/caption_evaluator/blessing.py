@@ -17,7 +17,7 @@ METRIC_NAMES = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CI
 class Check:
     """One blessing check and its outcome (a row of `reasons.json`)."""
 
-    name: str  # "threshold" or "baseline"
+    name: str  # "threshold", "baseline" or "anomalies" (the examples failed validation)
     metric: str
     value: float | None  # the candidate's value (None if not computed)
     threshold: float | None  # the bound the value was compared with

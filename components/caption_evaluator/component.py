@@ -11,6 +11,7 @@ Wire it like the stock Evaluator, with the latest blessed model as baseline:
         examples=feature_extractor.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=resolver.outputs["model"],
+        anomalies=example_validator.outputs["anomalies"],
         thresholds={"Bleu_4": 0.05},
     )
     pusher = create_pusher(trainer.outputs["model"], evaluator.outputs["blessing"], ...)
@@ -52,6 +53,10 @@ class CaptionEvaluatorSpec(types.ComponentSpec):
         standard_component_specs.BASELINE_MODEL_KEY: ChannelParameter(
             type=standard_artifacts.Model, optional=True
         ),
+        # ExampleValidator's output: any anomaly means no blessing (the model is not scored).
+        standard_component_specs.ANOMALIES_KEY: ChannelParameter(
+            type=standard_artifacts.ExampleAnomalies, optional=True
+        ),
     }
     OUTPUTS = {
         standard_component_specs.BLESSING_KEY: ChannelParameter(
@@ -66,7 +71,8 @@ class CaptionEvaluator(base_component.BaseComponent):
 
     Outputs `blessing` (ModelBlessing with the int custom property `blessed`, read by the
     Pusher and by LatestBlessedModelStrategy), holding BLESSED/NOT_BLESSED, reasons.json,
-    metrics.json, predictions.jsonl and report.html.
+    metrics.json, predictions.jsonl and report.html. Never blesses when `anomalies` (from
+    ExampleValidator) reports any: reasons.json and report.html then name them.
     """
 
     SPEC_CLASS = CaptionEvaluatorSpec
@@ -77,6 +83,7 @@ class CaptionEvaluator(base_component.BaseComponent):
         examples: types.BaseChannel,
         model: types.BaseChannel,
         baseline_model: types.BaseChannel | None = None,
+        anomalies: types.BaseChannel | None = None,
         *,
         eval_split: str = "val",
         profile: str = "coco",
@@ -95,6 +102,8 @@ class CaptionEvaluator(base_component.BaseComponent):
           examples: Examples with features (the feature extractor's output).
           model: the candidate Model (SavedModel under `Format-Serving/`).
           baseline_model: optional Model to compare with, usually the latest blessed one.
+          anomalies: optional ExampleValidator output; when any split has anomalies the
+            candidate is not blessed (so a single pipeline run never pushes on bad data).
           eval_split: the split decoded and scored.
           profile: scoring protocol: "coco", "vist-challenge" or "vist-album".
           gate_metric: the metric compared with the baseline.
@@ -123,6 +132,7 @@ class CaptionEvaluator(base_component.BaseComponent):
             examples=examples,
             model=model,
             baseline_model=baseline_model,
+            anomalies=anomalies,
             eval_split=config.eval_split,
             profile=config.profile,
             gate_metric=config.gate_metric,

@@ -8,6 +8,8 @@ Outputs in the `blessing` artifact's directory:
   report.html             self-contained HTML report
 Custom properties: `blessed` (1/0, what the Pusher and LatestBlessedModelStrategy read),
 `current_model(_id)`, `baseline_model(_id)` like the stock Evaluator, and the candidate's metrics.
+With an `anomalies` input (ExampleValidator's) that holds any anomaly, nothing is decoded: the
+blessing is NOT_BLESSED and names the anomalies (see blessing_artifact.refuse_on_anomalies).
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfx import types
-from tfx.components.evaluator import constants
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, path_utils
 
+from components.caption_evaluator import anomalies as anomaly_reader
 from components.caption_evaluator import blessing as blessing_rules
-from components.caption_evaluator import decoding, report
+from components.caption_evaluator import blessing_artifact, decoding, report
+from components.caption_evaluator.blessing_artifact import METRICS_FILE, REASONS_FILE, REPORT_FILE
 from vistflow.errors import VistflowError
 
 logger = logging.getLogger(__name__)
@@ -48,10 +51,7 @@ REPORT_SAMPLES_KEY = "report_samples"
 PROFILES = ("coco", "vist-challenge", "vist-album")
 METEOR_MODES = ("java", "nltk", "none")
 
-REASONS_FILE = "reasons.json"
-METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.jsonl"
-REPORT_FILE = "report.html"
 SIGNATURE_PROPERTY = "metric_signature"
 
 
@@ -248,6 +248,23 @@ class Executor(base_executor.BaseExecutor):
         blessing = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.BLESSING_KEY]
         )
+        anomalies = input_dict.get(standard_component_specs.ANOMALIES_KEY) or []
+        found = anomaly_reader.read_anomalies(a.uri for a in anomalies)
+        if found:  # the data gate: no blessing for a model of anomalous examples
+            for check in blessing_artifact.refuse_on_anomalies(
+                blessing,
+                found,
+                eval_split=config.eval_split,
+                gate_metric=config.gate_metric,
+                model=model,
+                baseline=baseline,
+                exec_properties=exec_properties,
+            ):
+                logger.info("check FAILED: %s", check.detail)
+            logger.info(
+                "CaptionEvaluator: NOT BLESSED (anomalies, not evaluated) -> %s", blessing.uri
+            )
+            return
 
         split_names = artifact_utils.decode_split_names(examples.split_names or "[]")
         if split_names and config.eval_split not in split_names:
@@ -415,32 +432,13 @@ class Executor(base_executor.BaseExecutor):
             base_result,
         )
 
-        # The marker file and the custom properties, exactly as the stock Evaluator sets them.
-        marker = constants.BLESSED_FILE_NAME if blessed else constants.NOT_BLESSED_FILE_NAME
-        io_utils.write_string_file(os.path.join(uri, marker), "")
-        blessing.set_int_custom_property(
-            constants.ARTIFACT_PROPERTY_BLESSED_KEY,
-            constants.BLESSED_VALUE if blessed else constants.NOT_BLESSED_VALUE,
-        )
-        blessing.set_string_custom_property(
-            constants.ARTIFACT_PROPERTY_CURRENT_MODEL_URI_KEY, model.uri
-        )
-        blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY, model.id)
-        if baseline is not None:
-            blessing.set_string_custom_property(
-                constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY, baseline.uri
-            )
-            blessing.set_int_custom_property(
-                constants.ARTIFACT_PROPERTY_BASELINE_MODEL_ID_KEY, baseline.id
-            )
-        if "current_component_id" in exec_properties:
-            blessing.set_string_custom_property(
-                "component_id", exec_properties["current_component_id"]
-            )
-        failed = [c.detail for c in checks if not c.passed]
-        blessing.set_string_custom_property(
-            constants.ARTIFACT_PROPERTY_BLESSING_MESSAGE_KEY,
-            "all checks passed" if not failed else "; ".join(failed),
+        blessing_artifact.mark(
+            blessing,
+            blessed=blessed,
+            checks=checks,
+            model=model,
+            baseline=baseline,
+            exec_properties=exec_properties,
         )
         for name, value in cand_metrics.items():
             if not math.isnan(value):

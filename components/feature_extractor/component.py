@@ -15,6 +15,7 @@ from .executor import (
     EXAMPLES_KEY,
     INPUT_EXAMPLES_KEY,
     NUM_SHARDS_KEY,
+    SCHEMA_KEY,
     SEED_KEY,
     STORE_IMAGES_KEY,
     WEIGHTS_KEY,
@@ -22,7 +23,8 @@ from .executor import (
 
 
 class FeatureExtractorSpec(ComponentSpec):
-    """Input Examples (SequenceExamples with `image_uri`) → Examples with features, same splits."""
+    """Input Examples (SequenceExamples with `image_uri`) → Examples with features (same splits)
+    and their Schema (for ExampleValidator / Trainer: the schema follows the backbone)."""
 
     PARAMETERS = {
         BACKBONE_KEY: ExecutionParameter(type=str),
@@ -36,11 +38,17 @@ class FeatureExtractorSpec(ComponentSpec):
     # Names must be unique across inputs and outputs: the output keeps the name every consumer of
     # Examples expects (`outputs["examples"]`), the input channel is `input_examples`.
     INPUTS = {INPUT_EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
-    OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
+    OUTPUTS = {
+        EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema),
+    }
 
 
 class FeatureExtractor(base_beam_component.BaseBeamComponent):
     """Runs `backbone` once per unique image of `examples`; output `examples` (same splits).
+
+    Output `schema`: schemas/features_schema.pbtxt with the dims, ranges and domains of
+    `backbone` and `dtype` (`schema.features_schema`), so validation follows the backbone used.
 
     Beam options come from the pipeline's `beam_pipeline_args` (or `.with_beam_pipeline_args`),
     so the same component runs on DirectRunner, Dataflow, Flink or Spark.
@@ -80,5 +88,6 @@ class FeatureExtractor(base_beam_component.BaseBeamComponent):
             batch_size=batch_size,
             num_shards=num_shards,
             examples=types.Channel(type=standard_artifacts.Examples),
+            schema=types.Channel(type=standard_artifacts.Schema),
         )
         super().__init__(spec=spec)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from tfx.components.util import examples_utils
@@ -13,7 +14,9 @@ from tfx.utils import io_utils
 
 from vistflow.errors import VistflowError
 
+from .backbones import get_spec
 from .pipeline import ExtractionConfig, extract_features
+from .schema import features_schema
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +25,8 @@ logger = logging.getLogger(__name__)
 # the component's constructor still takes `examples=`.
 INPUT_EXAMPLES_KEY = "input_examples"
 EXAMPLES_KEY = "examples"
+SCHEMA_KEY = "schema"  # the TFMD schema of the output, derived for the backbone and dtype
+SCHEMA_FILE = "schema.pbtxt"  # the name SchemaGen/ImportSchemaGen give it
 BACKBONE_KEY = "backbone"
 WEIGHTS_KEY = "weights"
 SEED_KEY = "seed"
@@ -53,7 +58,9 @@ def config_from_exec_properties(exec_properties: dict[str, Any]) -> ExtractionCo
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
-    """Writes the input Examples, with CNN features added, as an Examples artifact (same splits)."""
+    """Writes the input Examples, with CNN features added, as an Examples artifact (same splits),
+    and their schema (the checked-in one with the backbone's dims and dtype) as a Schema artifact.
+    """
 
     def Do(
         self,
@@ -87,3 +94,15 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         output.set_string_custom_property("feature_dtype", config.dtype)
         output.set_int_custom_property("weights_random", int(meta["weights_random"]))
         logger.info("FeatureExtractor wrote %s", output.uri)
+        if output_dict.get(SCHEMA_KEY):
+            schema = artifact_utils.get_single_instance(output_dict[SCHEMA_KEY])
+            write_schema(schema.uri, config)
+            schema.set_string_custom_property("backbone", config.backbone)
+            schema.set_string_custom_property("feature_dtype", config.dtype)
+
+
+def write_schema(uri: str, config: ExtractionConfig) -> str:
+    """Writes the schema of `config`'s features as `<uri>/schema.pbtxt`; returns its path."""
+    path = os.path.join(uri, SCHEMA_FILE)
+    io_utils.write_pbtxt_file(path, features_schema(get_spec(config.backbone), config.dtype))
+    return path

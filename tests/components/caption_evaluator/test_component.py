@@ -28,13 +28,15 @@ def _props(**overrides) -> dict:
     return props
 
 
-def _run(fakes, eval_world, out_dir, candidate, baseline=None, **props):
+def _run(fakes, eval_world, out_dir, candidate, baseline=None, anomalies=None, **props):
     inputs = {
         "examples": [fakes.examples_artifact(eval_world["examples"])],
         "model": [fakes.model_artifact(eval_world[candidate], artifact_id=11)],
     }
     if baseline:
         inputs["baseline_model"] = [fakes.model_artifact(eval_world[baseline], artifact_id=7)]
+    if anomalies:
+        inputs["anomalies"] = [anomalies]
     blessing = fakes.blessing_artifact(out_dir)
     executor.Executor().Do(inputs, {"blessing": [blessing]}, _props(**props))
     reasons = json.loads((out_dir / "reasons.json").read_text())
@@ -200,6 +202,89 @@ def test_missing_split_names_the_split(fakes, eval_world, tmp_path, scored_with_
         _run(fakes, eval_world, tmp_path, "good", eval_split="train")
 
 
+@pytest.fixture(scope="module")
+def validator_outputs(tmp_path_factory):
+    """ExampleValidator's executor on TFDV statistics: {"clean"|"mismatch": anomalies artifact}.
+
+    The statistics of `global_dim` values [128, 128] and [1280, 128] against a schema that
+    allows only 128, as features of another backbone would give.
+    """
+    import pandas as pd
+    import tensorflow_data_validation as tfdv
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from tfx.components.example_validator import executor as ev
+    from tfx.types import artifact_utils, standard_artifacts
+    from tfx.utils import io_utils
+
+    root = tmp_path_factory.mktemp("validator")
+    schema = standard_artifacts.Schema()
+    schema.uri = str(root / "schema")
+    io_utils.write_pbtxt_file(
+        str(root / "schema" / "schema.pbtxt"),
+        text_format.Parse(
+            'feature { name: "global_dim" type: INT int_domain { min: 128 max: 128 } '
+            "presence { min_fraction: 1.0 } }",
+            schema_pb2.Schema(),
+        ),
+    )
+    out = {}
+    for name, dims in (("clean", [128, 128]), ("mismatch", [1280, 128])):
+        stats = standard_artifacts.ExampleStatistics()
+        stats.uri = str(root / name / "statistics")
+        stats.split_names = artifact_utils.encode_split_names(["train", "val"])
+        for split in ("train", "val"):
+            (root / name / "statistics" / f"Split-{split}").mkdir(parents=True)
+            (root / name / "statistics" / f"Split-{split}" / "FeatureStats.pb").write_bytes(
+                tfdv.generate_statistics_from_dataframe(
+                    pd.DataFrame({"global_dim": dims})
+                ).SerializeToString()
+            )
+        anomalies = standard_artifacts.ExampleAnomalies()
+        anomalies.uri = str(root / name / "anomalies")
+        ev.Executor().Do(
+            {"statistics": [stats], "schema": [schema]}, {"anomalies": [anomalies]}, {}
+        )
+        out[name] = anomalies
+    return out
+
+
+def test_anomalies_mean_no_blessing_and_no_decoding(
+    fakes, eval_world, tmp_path, scored_with_fake, validator_outputs
+):
+    anomalies = validator_outputs["mismatch"]
+    blessing, reasons, metrics = _run(
+        fakes, eval_world, tmp_path, "good", anomalies=anomalies, thresholds='{"CIDEr": 0.1}'
+    )
+    assert _marker(tmp_path) == "NOT_BLESSED"
+    assert blessing.get_int_custom_property("blessed") == 0
+    assert scored_with_fake == []  # the model was not decoded or scored
+    assert reasons["blessed"] is False and reasons["evaluated"] is False
+    assert sorted(reasons["anomalies"]) == ["train", "val"]
+    assert reasons["anomalies"]["val"] == [
+        "global_dim: Out-of-range values (Unexpectedly large value: 1280.)"
+    ]
+    assert [(c["name"], c["passed"]) for c in reasons["checks"]] == [("anomalies", False)] * 2
+    message = blessing.get_string_custom_property("blessing_message")
+    assert "split 'val' failed validation: global_dim: Out-of-range values" in message
+    assert json.loads(blessing.get_string_custom_property("anomalies")) == reasons["anomalies"]
+    assert blessing.get_int_custom_property("current_model_id") == 11
+    assert metrics["items"] == 0 and metrics["candidate"] is None
+    html = (tmp_path / "report.html").read_text()
+    assert "NOT BLESSED" in html and "Unexpectedly large value: 1280." in html
+    assert not (tmp_path / "predictions.jsonl").exists()
+
+
+def test_clean_validation_leaves_the_decision_to_the_metrics(
+    fakes, eval_world, tmp_path, scored_with_fake, validator_outputs
+):
+    blessing, reasons, _ = _run(
+        fakes, eval_world, tmp_path, "good", anomalies=validator_outputs["clean"]
+    )
+    assert _marker(tmp_path) == "BLESSED"
+    assert reasons["checks"] == [] and len(scored_with_fake) == 1
+
+
 def test_component_validates_config_when_the_pipeline_is_built(fakes):
     from tfx import v1 as tfx
 
@@ -216,6 +301,14 @@ def test_component_validates_config_when_the_pipeline_is_built(fakes):
     assert evaluator.exec_properties["eval_split"] == "test"
     assert evaluator.outputs["blessing"].type is tfx.types.standard_artifacts.ModelBlessing
     assert component.CaptionEvaluatorSpec.INPUTS["baseline_model"].optional
+    assert component.CaptionEvaluatorSpec.INPUTS["anomalies"].optional
+    assert "anomalies" not in evaluator.inputs
+    gated = CaptionEvaluator(
+        examples=examples,
+        model=model,
+        anomalies=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleAnomalies),
+    )
+    assert gated.inputs["anomalies"].type is tfx.types.standard_artifacts.ExampleAnomalies
 
 
 def test_latest_blessed_model_becomes_the_baseline(fakes, eval_world, tmp_path, scored_with_fake):

@@ -34,13 +34,15 @@ def test_executor_do_writes_a_feature_examples_artifact(
     output = standard_artifacts.Examples()
     output.uri = str(tmp_path / "FeatureExtractor" / "examples" / "7")
     (tmp_path / "FeatureExtractor" / "examples" / "7").mkdir(parents=True)  # as TFX does
+    schema = standard_artifacts.Schema()
+    schema.uri = str(tmp_path / "FeatureExtractor" / "schema" / "7")
 
     context = executor.Executor.Context(
         beam_pipeline_args=["--runner=DirectRunner"], tmp_dir=str(tmp_path / "tmp")
     )
     executor.Executor(context).Do(
         {executor.INPUT_EXAMPLES_KEY: [examples]},
-        {executor.EXAMPLES_KEY: [output]},
+        {executor.EXAMPLES_KEY: [output], executor.SCHEMA_KEY: [schema]},
         {
             executor.BACKBONE_KEY: REFERENCE_CONFIG["backbone"],
             executor.SEED_KEY: REFERENCE_CONFIG["seed"],
@@ -59,6 +61,18 @@ def test_executor_do_writes_a_feature_examples_artifact(
     assert read_dir_bytes(tmp_path / "FeatureExtractor" / "examples" / "7") == read_dir_bytes(
         ref_out
     )
+    # The schema of what was written, where ExampleValidator reads one (the only file in the
+    # artifact dir): the checked-in tiny/float32 schema.
+    from tfx.utils import io_utils
+
+    from components.feature_extractor import schema as fs
+
+    assert sorted(p.name for p in (tmp_path / "FeatureExtractor" / "schema" / "7").iterdir()) == [
+        "schema.pbtxt"
+    ]
+    written = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema.uri))
+    assert written == fs.load_checked_in_schema()
+    assert schema.get_string_custom_property("backbone") == "tiny"
 
 
 def test_executor_rejects_tf_example_payloads(tfx_modules, fx_dataset, tmp_path):
@@ -90,6 +104,7 @@ def test_component_spec_wires_input_examples_to_examples(tfx_modules):
         store_images=True,
     ).with_beam_pipeline_args(["--direct_num_workers=2"])
     assert component.outputs["examples"].type == standard_artifacts.Examples
+    assert component.outputs["schema"].type == standard_artifacts.Schema
     assert component.inputs["input_examples"].type == standard_artifacts.Examples
     assert component.exec_properties["backbone"] == "vgg16"
     assert component.exec_properties["dtype"] == "float16"
