@@ -98,3 +98,156 @@ def test_schema_for_other_backbones_and_float16():
     assert "global_features" not in names
     # The checked-in file is exactly the tiny/float32 schema.
     assert fs.features_schema(SPECS["tiny"]) == fs.load_checked_in_schema()
+
+
+# ---- the schema follows the backbone: real FeatureExtractor, StatisticsGen, ExampleValidator ----
+
+BACKBONE_RUNS = [
+    ("tiny", "float32"),
+    ("tiny", "float16"),
+    ("mobilenet_v2", "float32"),
+    ("resnet50", "float32"),
+    ("inception_v3", "float32"),
+    ("vgg16", "float32"),
+]
+_BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
+def _artifact(kind: str, uri, **props):
+    from tfx.types import standard_artifacts
+
+    artifact = getattr(standard_artifacts, kind)()
+    artifact.uri = str(uri)
+    for key, value in props.items():
+        setattr(artifact, key, value)
+    return artifact
+
+
+def _extract(dataset: Path, root: Path, backbone: str, dtype: str):
+    """The FeatureExtractor executor on `dataset`: (Examples, Schema) artifacts."""
+    from tfx.components.util import examples_utils
+    from tfx.proto import example_gen_pb2
+    from tfx.types import artifact_utils
+
+    from components.feature_extractor import executor as fx
+
+    examples = _artifact(
+        "Examples", dataset, split_names=artifact_utils.encode_split_names(["train", "val", "test"])
+    )
+    examples_utils.set_payload_format(
+        examples, example_gen_pb2.PayloadFormat.FORMAT_TF_SEQUENCE_EXAMPLE
+    )
+    out, schema = _artifact("Examples", root / "examples"), _artifact("Schema", root / "schema")
+    context = fx.Executor.Context(beam_pipeline_args=_BEAM_ARGS, tmp_dir=str(root / "tmp"))
+    fx.Executor(context).Do(
+        {fx.INPUT_EXAMPLES_KEY: [examples]},
+        {fx.EXAMPLES_KEY: [out], fx.SCHEMA_KEY: [schema]},
+        {fx.BACKBONE_KEY: backbone, fx.DTYPE_KEY: dtype, fx.NUM_SHARDS_KEY: 1},
+    )
+    return out, schema
+
+
+def _statistics(examples, schema, uri: Path):
+    from tfx.components.statistics_gen import executor as sg
+
+    stats = _artifact("ExampleStatistics", uri)
+    context = sg.Executor.Context(beam_pipeline_args=_BEAM_ARGS, tmp_dir=str(uri) + ".tmp")
+    sg.Executor(context).Do(
+        {"examples": [examples], "schema": [schema]}, {"statistics": [stats]}, {}
+    )
+    return stats
+
+
+def _validate(stats, schema, uri: Path) -> dict[str, list[str]]:
+    """ExampleValidator's executor; its SchemaDiff.pb files read as the pipeline reads them."""
+    from tfx.components.example_validator import executor as ev
+
+    from pipelines.airflow_tasks import anomalies_found
+
+    ev.Executor().Do(
+        {"statistics": [stats], "schema": [schema]},
+        {"anomalies": [_artifact("ExampleAnomalies", uri)]},
+        {},
+    )
+    assert sorted(p.name for p in uri.glob("Split-*/SchemaDiff.pb")) != []
+    return anomalies_found([str(uri)])
+
+
+@pytest.fixture(scope="module")
+def validated(fx_dataset, tmp_path_factory):
+    """{run: anomalies} for every backbone run against its own schema, and the mismatches."""
+    import shutil
+
+    from tfx.components.util import examples_utils
+    from tfx.proto import example_gen_pb2
+    from tfx.types import artifact_utils
+
+    root = tmp_path_factory.mktemp("schema_follows_backbone")
+    runs, found = {}, {}
+    for backbone, dtype in BACKBONE_RUNS:
+        name = f"{backbone}-{dtype}"
+        examples, schema = _extract(fx_dataset, root / name, backbone, dtype)
+        stats = _statistics(examples, schema, root / name / "stats")
+        runs[name] = (examples, schema, stats)
+        found[name] = _validate(stats, schema, root / name / "anomalies")
+        if backbone == "vgg16":  # 0.5 GB of weights per copy: don't keep them around
+            shutil.rmtree(Path(examples.uri) / "backbone", ignore_errors=True)
+
+    def against(stats_of: str, schema_of: str) -> dict[str, list[str]]:
+        out = root / f"{stats_of}-vs-{schema_of}"
+        return _validate(runs[stats_of][2], runs[schema_of][1], out)
+
+    found["tiny features, mobilenet_v2 schema"] = against("tiny-float32", "mobilenet_v2-float32")
+    found["float16 features, float32 schema"] = against("tiny-float16", "tiny-float32")
+
+    # One Examples artifact whose train split holds stories of two backbones.
+    mixed = _artifact(
+        "Examples", root / "mixed", split_names=artifact_utils.encode_split_names(["train"])
+    )
+    examples_utils.set_payload_format(
+        mixed, example_gen_pb2.PayloadFormat.FORMAT_TF_SEQUENCE_EXAMPLE
+    )
+    (root / "mixed" / "Split-train").mkdir(parents=True)
+    for name in ("tiny-float32", "mobilenet_v2-float32"):
+        for shard in sorted(Path(runs[name][0].uri, "Split-train").glob("*.gz")):
+            shutil.copy(shard, root / "mixed" / "Split-train" / f"{name}-{shard.name}")
+    tiny_schema = runs["tiny-float32"][1]
+    mixed_stats = _statistics(mixed, tiny_schema, root / "mixed_stats")
+    found["mixed, tiny schema"] = _validate(mixed_stats, tiny_schema, root / "mixed_anomalies")
+    found["mixed, mobilenet_v2 schema"] = _validate(
+        mixed_stats, runs["mobilenet_v2-float32"][1], root / "mixed_anomalies_m"
+    )
+    return found
+
+
+@pytest.mark.parametrize("backbone,dtype", BACKBONE_RUNS)
+def test_every_backbone_validates_clean_against_its_schema(validated, backbone, dtype):
+    assert validated[f"{backbone}-{dtype}"] == {}
+
+
+def _features(found: dict[str, list[str]], split: str) -> set[str]:
+    return {problem.split(":")[0] for problem in found[split]}
+
+
+def test_features_of_another_backbone_are_anomalies(validated):
+    found = validated["tiny features, mobilenet_v2 schema"]
+    assert sorted(found) == ["test", "train", "val"]
+    assert {"global_dim", "backbone", "##SEQUENCE##.global_features"} <= _features(found, "train")
+    assert any("Unexpectedly small value: 128" in p for p in found["train"])
+    assert any(p.startswith("##SEQUENCE##.global_features: Missing values") for p in found["val"])
+
+
+def test_float16_features_against_a_float32_schema_are_anomalies(validated):
+    found = validated["float16 features, float32 schema"]
+    assert {"feature_dtype", "##SEQUENCE##.global_features"} <= _features(found, "train")
+
+
+def test_a_mix_of_backbones_in_one_artifact_is_an_anomaly(validated):
+    for key, other in (
+        ("mixed, tiny schema", "mobilenet_v2"),
+        ("mixed, mobilenet_v2 schema", "tiny"),
+    ):
+        found = validated[key]
+        assert list(found) == ["train"], key
+        assert {"backbone", "global_dim"} <= _features(found, "train"), found
+        assert any(f"{other} (~" in p for p in found["train"]), found  # the stray backbone named
