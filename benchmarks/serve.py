@@ -1,7 +1,10 @@
 """Serving benchmark: batched vs one-at-a-time on the same model, with concurrent clients.
 
 Run: `python -m benchmarks.serve [--seconds 5] [--rounds 3] [--clients 64]`. Prints one JSON
-line: p50/p99 latency and throughput per configuration, and the throughput speed-up.
+line: p50/p99 latency and throughput per configuration, and the throughput speed-up (goal >= 4);
+then, on the batched server, the largest allowed request (--max-instances rows) twice while
+one client sends 1-image requests: the server's peak RSS against a stated bound and the small
+requests' p99 next to their p99 on an idle server.
 
 The model stands in for a real captioner so the batching gain is honest. Per image it decodes
 a 160x120 JPEG, resizes it to 64x64 and runs a 3-layer conv net (32/64/128 filters, stride 2)
@@ -36,6 +39,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from serving.defaults import DEFAULT_MAX_INSTANCES
+
+# The server's peak RSS serving the largest allowed request must stay under this (the model,
+# TF's runtime and one chunk of activations; before the instance limit and chunking, 10,000
+# tiny images in one request took the server to 6 GB).
+PEAK_RSS_BOUND_MB = 2048
 
 MODEL_DESCRIPTION = (
     "show-attend-tell-sized captioner: decode 160x120 JPEG -> resize 64x64 -> conv3x3 stride 2 "
@@ -219,6 +229,81 @@ def _load(port: int, bodies: list[bytes], clients: int, seconds: float) -> dict:
     }
 
 
+def _rss_mb(pid: int) -> dict:
+    """Current and peak (high-water mark) resident memory of process `pid`, in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = round(int(value.split()[0]) / 1024, 1)
+    return {"rss_mb": fields["VmRSS"], "peak_rss_mb": fields["VmHWM"]}
+
+
+def _post(port: int, body: bytes) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    conn.request("POST", "/v1/models/bench:predict", body, {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    out = resp.status, resp.read()
+    conn.close()
+    return out
+
+
+def _large_request_phase(
+    port: int, pid: int, photos: list[bytes], small_bodies: list[bytes], max_instances: int
+) -> dict:
+    """The largest allowed request, twice in a row, while one client sends 1-image requests.
+
+    Reports the server's peak RSS (VmHWM) before and after, the small requests' latency while
+    the large ones run, and that one row over the limit is refused with a 400.
+    """
+    rows = [
+        {"b64": base64.b64encode(photos[i % len(photos)]).decode()} for i in range(max_instances)
+    ]
+    large = json.dumps({"instances": rows}).encode()
+    over = json.dumps({"instances": rows + rows[:1]}).encode()
+    before = _rss_mb(pid)
+    done = threading.Event()
+    large_s: list[float] = []
+    statuses: list[int] = []
+
+    def post_large() -> None:
+        for _ in range(2):
+            t0 = time.perf_counter()
+            status, _ = _post(port, large)
+            large_s.append(time.perf_counter() - t0)
+            statuses.append(status)
+        done.set()
+
+    thread = threading.Thread(target=post_large, daemon=True)
+    thread.start()
+    small_ms = []
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    i = 0
+    while not done.is_set():
+        t0 = time.perf_counter()
+        conn.request("POST", "/v1/models/bench:predict", small_bodies[i % len(small_bodies)])
+        conn.getresponse().read()
+        small_ms.append((time.perf_counter() - t0) * 1000.0)
+        i += 1
+    conn.close()
+    thread.join()
+    after = _rss_mb(pid)
+    over_status, over_body = _post(port, over)
+    return {
+        "max_instances": max_instances,
+        "large_request_bytes": len(large),
+        "large_request_statuses": statuses,
+        "large_request_s": [round(x, 2) for x in large_s],
+        "over_limit_status": over_status,
+        "over_limit_error": json.loads(over_body).get("error", "")[:120],
+        "server_rss_before_mb": before,
+        "server_rss_after_mb": after,
+        "small_requests_during_large": len(small_ms),
+        "small_p50_ms_during_large": round(float(np.percentile(small_ms, 50)), 1),
+        "small_p99_ms_during_large": round(float(np.percentile(small_ms, 99)), 1),
+    }
+
+
 def _pool(phases: list[dict]) -> dict:
     """One summary for the load phases of one configuration."""
     all_ms = np.concatenate([p["latencies_ms"] for p in phases])
@@ -283,6 +368,9 @@ def run(
                     calls1, rows1 = _batch_counters(ports[name])
                     phase["calls"], phase["rows"] = calls1 - calls0, rows1 - rows0
                     concurrent[name].append(phase)
+            large = _large_request_phase(
+                ports["batched"], procs["batched"].pid, photos, bodies, DEFAULT_MAX_INSTANCES
+            )
         finally:
             for proc in procs.values():
                 proc.terminate()
@@ -301,6 +389,11 @@ def run(
         }
         for name, (batch_size, timeout_ms, threads) in configs.items()
     }
+    large["small_p99_ms_idle"] = results["batched"]["single_client"]["p99_ms"]
+    large["peak_rss_bound_mb"] = PEAK_RSS_BOUND_MB
+    large["peak_rss_within_bound"] = (
+        large["server_rss_after_mb"]["peak_rss_mb"] <= PEAK_RSS_BOUND_MB
+    )
     batched = results["batched"]["concurrent"]["throughput_rps"]
     unbatched = results["one_at_a_time"]["concurrent"]["throughput_rps"]
     return {
@@ -317,6 +410,8 @@ def run(
             for b, u in zip(concurrent["batched"], concurrent["one_at_a_time"], strict=True)
         ],
         "throughput_speedup_batched_vs_one_at_a_time": round(batched / unbatched, 2),
+        "throughput_speedup_goal": 4.0,
+        "largest_request": large,
     }
 
 

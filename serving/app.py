@@ -25,7 +25,7 @@ from werkzeug.utils import send_from_directory
 from werkzeug.wrappers import Request, Response
 
 from serving.api_errors import ApiError, InvalidArgument, NotFound, PayloadTooLarge
-from serving.defaults import DEFAULT_MAX_REQUEST_BYTES
+from serving.defaults import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_REQUEST_BYTES
 from serving.json_codec import encode_predict_response, parse_predict_request
 from serving.manager import ModelManager
 
@@ -46,10 +46,12 @@ class RestApp:
         manager: ModelManager,
         *,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        max_instances: int = DEFAULT_MAX_INSTANCES,
         static_dir: Path = STATIC_DIR,
     ):
         self.manager = manager
         self.max_request_bytes = max_request_bytes
+        self.max_instances = max_instances
         self.static_dir = Path(static_dir)
         self._counts: collections.Counter = collections.Counter()
         self._counts_lock = threading.Lock()
@@ -208,7 +210,9 @@ class RestApp:
         body = request.get_data(cache=False)
         with self.manager.acquire(version) as loaded:
             # Parse against the version that will run it: signatures can differ by version.
-            parsed = parse_predict_request(body, loaded.input_specs)
+            parsed = parse_predict_request(
+                body, loaded.input_specs, max_instances=self.max_instances
+            )
             outputs = loaded.runner(parsed.signature_name).predict(parsed.inputs)
         return self._json(encode_predict_response(outputs, parsed.row_format))
 

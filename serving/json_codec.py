@@ -282,12 +282,24 @@ def _columns_from_inputs(
     return {names[0]: to_array(inputs, specs[names[0]], f"inputs (input {names[0]!r})")}
 
 
+def _check_rows(rows: int, what: str, max_instances: int | None) -> None:
+    if max_instances is not None and rows > max_instances:
+        raise InvalidArgument(
+            f"{what} has {rows} rows; this server takes at most {max_instances} per request "
+            "(its --max-instances): split the request, or use `vistflow batch-caption` for bulk"
+        )
+
+
 def parse_predict_request(
     body: bytes,
     input_specs: Callable[[str], dict[str, TensorSpecInfo]],
     default_signature: str = "serving_default",
+    max_instances: int | None = None,
 ) -> PredictRequest:
-    """Parse a `:predict` body; `input_specs(signature)` raises InvalidArgument if unknown."""
+    """Parse a `:predict` body; `input_specs(signature)` raises InvalidArgument if unknown.
+
+    More than `max_instances` rows is a 400, checked before any value is converted.
+    """
     if not body or not body.strip():
         raise InvalidArgument("JSON Parse error: the request body is empty")
     try:
@@ -321,9 +333,14 @@ def parse_predict_request(
             raise InvalidArgument("'instances' must be a list")
         if not instances:
             raise InvalidArgument("no values in the 'instances' list")
+        _check_rows(len(instances), "'instances'", max_instances)
         arrays, row_format = _rows_from_instances(instances, specs, signature_name), True
     elif "inputs" in doc:
-        arrays, row_format = _columns_from_inputs(doc["inputs"], specs, signature_name), False
+        columns = doc["inputs"]
+        for name, value in columns.items() if isinstance(columns, dict) else [("", columns)]:
+            if isinstance(value, list):
+                _check_rows(len(value), f"'inputs'{f'[{name!r}]' if name else ''}", max_instances)
+        arrays, row_format = _columns_from_inputs(columns, specs, signature_name), False
     else:
         raise InvalidArgument("missing 'inputs' or 'instances' key")
     for name, arr in arrays.items():

@@ -19,6 +19,7 @@ import numpy as np
 from serving.api_errors import Internal, InvalidArgument
 from serving.batching import BatchingQueue, Tensors, batch_rows
 from serving.compat import INIT_OP_SIGNATURE, read_meta_graph
+from serving.defaults import DEFAULT_MAX_BATCH_SIZE
 from serving.images import DEFAULT_MAX_IMAGE_PIXELS, ImageCheckError, prepare_image
 from serving.json_codec import NUMPY_DTYPES, TensorSpecInfo, specs_from_tensor_infos
 
@@ -33,6 +34,27 @@ _TF_NOISE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[\[\{\{node [^]]*\]\
 def _clean_tf_message(message: str) -> str:
     """A TF runtime error message without graph-internal node/function names."""
     return _TF_NOISE.sub("", message).strip()
+
+
+def concat_padded(arrays: list[np.ndarray]) -> np.ndarray:
+    """Concatenate along dimension 0, padding the other dimensions to the largest.
+
+    Chunks of one request can decode to different lengths (a step axis ends when its own rows
+    finish); one batched call would have padded the shorter rows the same way (zeros, b"").
+    """
+    if len(arrays) == 1:
+        return arrays[0]
+    if any(a.ndim == 0 for a in arrays):
+        raise Internal("a signature output has no batch dimension; cannot split the request")
+    target = np.max([a.shape[1:] for a in arrays], axis=0) if arrays[0].ndim > 1 else ()
+    padded = []
+    for a in arrays:
+        widths = [(0, 0)] + [(0, int(t) - d) for t, d in zip(target, a.shape[1:], strict=True)]
+        if any(w for _, w in widths):
+            fill = b"" if a.dtype == object else 0
+            a = np.pad(a, widths, constant_values=fill)
+        padded.append(a)
+    return np.concatenate(padded)
 
 
 class SignatureRunner:
@@ -65,6 +87,10 @@ class SignatureRunner:
             s.shape is not None and len(s.shape) >= 1 and s.shape[0] < 0
             for s in [*inputs.values(), *outputs.values()]
         )
+        self.batchable = batchable
+        # Rows per model call for a large request: the batch size, or (batching off) the
+        # default batch size, so one request never puts thousands of rows in one call.
+        self.chunk_rows = max_batch_size if max_batch_size > 1 else DEFAULT_MAX_BATCH_SIZE
         self.batcher = (
             BatchingQueue(
                 self.call,
@@ -97,7 +123,23 @@ class SignatureRunner:
         return prepared
 
     def predict(self, inputs: Tensors) -> Tensors:
-        """Outputs for `inputs` (already shape-checked against the signature)."""
+        """Outputs for `inputs` (already shape-checked against the signature).
+
+        A request of more rows than one model call takes runs as consecutive chunks: images
+        are prepared and decoded one chunk at a time (memory stays at one chunk's
+        activations, not the whole request's), and each chunk queues like any other request,
+        so small requests that arrive meanwhile share the next call instead of waiting.
+        """
+        rows = batch_rows(inputs)
+        if rows is None or not self.batchable or rows <= self.chunk_rows:
+            return self._predict_chunk(inputs)
+        parts = [
+            self._predict_chunk({n: a[start : start + self.chunk_rows] for n, a in inputs.items()})
+            for start in range(0, rows, self.chunk_rows)
+        ]
+        return {name: concat_padded([p[name] for p in parts]) for name in parts[0]}
+
+    def _predict_chunk(self, inputs: Tensors) -> Tensors:
         inputs = self.prepare_images(inputs)
         if self.batcher is not None and batch_rows(inputs) is not None:
             return self.batcher.submit(inputs)

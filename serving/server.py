@@ -17,6 +17,7 @@ from serving.defaults import (
     DEFAULT_BATCH_TIMEOUT_MS,
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_MAX_IMAGE_PIXELS,
+    DEFAULT_MAX_INSTANCES,
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_NUM_BATCH_THREADS,
     DEFAULT_PORT,
@@ -77,6 +78,7 @@ class ModelServer:
       batch_timeout_ms: how long a request waits for others to share its call.
       num_batch_threads: batches in flight at once per signature.
       max_request_bytes: larger bodies get 413.
+      max_instances: more rows in one :predict get 400; large requests run in batch-sized chunks.
       max_image_pixels: larger images (by header) get 400.
       num_versions: how many newest versions stay loaded.
       threads: HTTP worker threads (requests waiting in a batch hold one each).
@@ -95,6 +97,7 @@ class ModelServer:
         batch_timeout_ms: float = DEFAULT_BATCH_TIMEOUT_MS,
         num_batch_threads: int = DEFAULT_NUM_BATCH_THREADS,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        max_instances: int = DEFAULT_MAX_INSTANCES,
         max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
         num_versions: int = 1,
         threads: int = 16,
@@ -119,7 +122,9 @@ class ModelServer:
             num_versions=num_versions,
             loader=loader,
         )
-        self.app = RestApp(self.manager, max_request_bytes=max_request_bytes)
+        self.app = RestApp(
+            self.manager, max_request_bytes=max_request_bytes, max_instances=max_instances
+        )
         self._socket_map: dict = {}
         self._server = None
         self._thread: threading.Thread | None = None

@@ -73,6 +73,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"larger request bodies get 413 (default {d.DEFAULT_MAX_REQUEST_BYTES})",
     )
     parser.add_argument(
+        "--max-instances",
+        type=_positive_int,
+        default=d.DEFAULT_MAX_INSTANCES,
+        help=f"more rows in one :predict get 400 (default {d.DEFAULT_MAX_INSTANCES}); large "
+        "requests run through the model in --max-batch-size chunks",
+    )
+    parser.add_argument(
         "--max-image-pixels",
         type=_positive_int,
         default=d.DEFAULT_MAX_IMAGE_PIXELS,
@@ -104,6 +111,7 @@ def main(args: argparse.Namespace) -> int:
         batch_timeout_ms=args.batch_timeout_ms,
         num_batch_threads=args.num_batch_threads,
         max_request_bytes=args.max_request_bytes,
+        max_instances=args.max_instances,
         max_image_pixels=args.max_image_pixels,
         num_versions=args.num_versions,
         threads=args.threads,

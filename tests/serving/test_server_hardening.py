@@ -3,6 +3,7 @@ load does not flood the log."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -60,3 +61,52 @@ def test_queue_depth_warnings_are_summarised(make_server, base, caplog):
     # One line per 30 s interval, carrying the peak (waitress alone logs one per queued request).
     assert 1 <= len(queue_lines) <= 2, [r.getMessage() for r in queue_lines]
     assert "peak" in queue_lines[0].getMessage()
+
+
+def _png(rgb: tuple[int, int, int], size: int = 8) -> dict:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), rgb).save(buf, format="PNG")
+    return {"b64": base64.b64encode(buf.getvalue()).decode()}
+
+
+def test_more_instances_than_the_limit_is_a_400_naming_it(make_server, base):
+    _, http = make_server(base, max_instances=10)
+    status, answer = http.post("/v1/models/toy:predict", {"instances": [_png((200, 0, 0))] * 11})
+    assert status == 400
+    assert "at most 10" in answer["error"] and "--max-instances" in answer["error"]
+    status, answer = http.post("/v1/models/toy:predict", {"inputs": [_png((200, 0, 0))] * 11})
+    assert status == 400 and "at most 10" in answer["error"]
+    assert http.post("/v1/models/toy:predict", {"instances": [_png((200, 0, 0))] * 10})[0] == 200
+
+
+def test_a_large_request_runs_in_batch_sized_chunks_with_the_same_answers(make_server, base):
+    server, http = make_server(base, max_batch_size=4, max_instances=64)
+    colours = [(200, 0, 0), (0, 200, 0), (0, 0, 200), (30, 30, 90)]
+    instances = [_png(colours[i % 4]) for i in range(30)]
+    status, big = http.post("/v1/models/toy:predict", {"instances": instances})
+    assert status == 200 and len(big["predictions"]) == 30
+    singles = [http.post("/v1/models/toy:predict", {"instances": [x]})[1] for x in instances[:4]]
+    for i, row in enumerate(big["predictions"]):
+        assert row == singles[i % 4]["predictions"][0]
+    (loaded,) = server.manager.loaded()
+    batcher = loaded.runners["serving_default"].batcher
+    # 30 rows never reached the model together: at most max_batch_size rows per call.
+    assert batcher.calls >= 8 and batcher.rows == 30 + 4
+
+
+def test_concat_padded_pads_every_axis_beyond_the_batch():
+    import numpy as np
+
+    from serving.servable import concat_padded
+
+    a = np.ones((2, 3, 4), np.float32)
+    b = np.full((1, 5, 4), 2.0, np.float32)
+    out = concat_padded([a, b])
+    assert out.shape == (3, 5, 4)
+    assert out[:2, 3:].sum() == 0 and out[2].min() == 2.0
+    s = concat_padded([np.array([[b"a"]], object), np.array([[b"b", b"c"]], object)])
+    assert s.tolist() == [[b"a", b""], [b"b", b"c"]]
