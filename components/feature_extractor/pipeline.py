@@ -682,7 +682,7 @@ def extract_features(
     spec = backbones.get_spec(cfg.backbone)
     patterns = dict(examples) if isinstance(examples, Mapping) else split_patterns(examples)
     _check_patterns(patterns)
-    weights = backbones.describe_weights(cfg.weights, cfg.seed)
+    weights = backbones.describe_weights(cfg.weights, cfg.seed, name=cfg.backbone)
     # Build (and for imagenet: download) once here, before touching the output; workers load the
     # saved copy, so every worker runs the identical network and a random init is never re-drawn.
     model = backbones.build_backbone(cfg.backbone, weights=cfg.weights, seed=cfg.seed)
