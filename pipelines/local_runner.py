@@ -103,8 +103,13 @@ def run(config: PipelineConfig, run_id: str | None = None) -> RunOutcome:
         fixed_run_id_runner(run_id).run(create_pipeline(config))
     except Exception as e:  # noqa: BLE001 - re-raised below unless the data explains it
         error = e
-    outcome = outcome_of(config, run_id)
-    if error is not None and not outcome.anomalies:
+    if error is None:
+        return outcome_of(config, run_id)
+    try:
+        outcome = outcome_of(config, run_id)
+    except Exception:  # noqa: BLE001 - nothing recorded: the component's error is the news
+        outcome = None
+    if outcome is None or not outcome.anomalies:
         raise error
     outcome.error = error
     return outcome

@@ -1,4 +1,8 @@
-"""The TFMD schema of feature Examples for any backbone / storage dtype, from schemas/features_schema.pbtxt."""
+"""The TFMD schema of feature Examples for any backbone / storage dtype, from schemas/features_schema.pbtxt.
+
+The FeatureExtractor writes `features_schema(spec, dtype)` as its `schema` output, so the
+pipeline validates features against the schema of the backbone that made them.
+"""
 
 from __future__ import annotations
 

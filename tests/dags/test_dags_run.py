@@ -1,10 +1,14 @@
 """The real Airflow runs the vistflow DAGs end to end (`airflow dags test`, SQLite, temp home).
 
-One module-scoped home is shared so the runs build on each other as in production: a first
-retraining pushes version 1; re-running the same interval changes nothing; a deliberately
-degraded trainer on a new partition is scored against the pushed model and pushes nothing; the
-data-quality DAG reports on a partition; batch captioning captions a collection with the pushed
-model.
+One module-scoped home is shared so the runs build on each other as in production. Features
+come from a real network, mobilenet_v2 (random weights; the synthetic images are 64 px), and
+are validated against the schema derived for it. A first retraining passes validation, meets
+the Bleu_1 threshold and pushes version 1; re-running the same interval changes nothing; a
+deliberately degraded trainer on a new partition misses the threshold and the pushed model's
+score and pushes nothing; a partition validated against a pinned schema of another backbone
+stops at the `validate` gate with its anomalies recorded; a partition with only a val split stops
+after ingest, naming the missing split files; the data-quality DAG reports on partitions;
+batch captioning captions a collection with the pushed model.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 import pytest
 from airflow_testing import AIRFLOW, REPO, airflow_env
 
-D1, D2 = "2026-11-02", "2026-11-09"
+D1, D2, D3, D4 = "2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23"
 TRAINER = {
     "model": "show_attend_tell",
     "epochs": 3,
@@ -26,10 +30,15 @@ TRAINER = {
     "attention_dim": 32,
     "min_count": 1,
     "batch_size": 8,
+    "learning_rate": 0.01,
     "decoding": {"method": "greedy", "max_length": 12},
 }
 # A learning rate this small leaves the decoder at its random initialisation.
 DEGRADED = dict(TRAINER, learning_rate=1e-9)
+# Story-level Bleu_1 on D1's val split (coco profile), measured: trained as above ~0.15-0.17;
+# a decoder at its random initialisation ~0.06, after 1 step ~0.01, undertrained (the default
+# learning rate, 60 steps: "the the the ...") ~0.09.
+BLEU_1_THRESHOLD = 0.12
 
 
 def dags_test(home: Path, vhome: Path, dag_id: str, ds: str, conf: dict | None = None) -> str:
@@ -64,24 +73,41 @@ def vhome(tmp_path_factory, synth_clean) -> Path:
     from vistflow.synth import generate
 
     home = tmp_path_factory.mktemp("vistflow_home")
-    for ds, seed in ((D1, 3), (D2, 4)):
+    for ds, stories, seed in ((D1, 24, 3), (D2, 24, 4), (D3, 9, 5), (D4, 12, 6)):
         part = home / "landing" / ds
-        if seed == 3:
+        if ds == D1:
             shutil.copytree(synth_clean, part)
         else:
-            generate(part, stories=24, seed=seed, fault_rate=0.0)
+            generate(part, stories=stories, seed=seed, fault_rate=0.0)
         (part / "_SUCCESS").write_text("")
+    for split in ("train", "test"):  # D4 holds the val split only
+        (home / "landing" / D4 / "sis" / f"{split}.story-in-sequence.json").unlink()
+        shutil.rmtree(home / "landing" / D4 / "images" / split)
     (home / "pipeline_config.json").write_text(
         json.dumps(
             {
+                "backbone": "mobilenet_v2",
                 "trainer_config": TRAINER,
                 "train_steps": 60,
                 "eval_steps": 5,
-                "evaluator_config": {"meteor": "none", "gate_metric": "Bleu_1"},
+                "evaluator_config": {
+                    "meteor": "none",
+                    "gate_metric": "Bleu_1",
+                    "thresholds": {"Bleu_1": BLEU_1_THRESHOLD},
+                },
             }
         )
     )
     return home
+
+
+def run_summary(vhome: Path, ds: str) -> dict:
+    return json.loads((vhome / "runs" / f"{ds}.json").read_text())
+
+
+def checks(blessing_uri: str) -> dict[tuple[str, str], dict]:
+    reasons = json.loads(Path(blessing_uri, "reasons.json").read_text())
+    return {(c["name"], c["metric"]): c for c in reasons["checks"]}
 
 
 def test_retraining_pushes_first_model(airflow_home, vhome):
@@ -90,9 +116,20 @@ def test_retraining_pushes_first_model(airflow_home, vhome):
     assert set(states.values()) == {"SUCCESS"}, states
     assert len(states) == 7
     assert versions(vhome) == ["1"]
-    summary = json.loads((vhome / "runs" / f"{D1}.json").read_text())
+    summary = run_summary(vhome, D1)
+    assert summary["ingest"]["splits"] == ["train", "val", "test"]
+    assert summary["ingest"]["missing_splits"] == {}
+    # mobilenet_v2 features, validated against the schema the FeatureExtractor derived for them.
+    (schema_uri,) = summary["features"]["outputs"]["FeatureExtractor.schema"]
+    schema_text = Path(schema_uri, "schema.pbtxt").read_text()
+    assert 'value: "mobilenet_v2"' in schema_text and "min: 1280" in schema_text
+    assert summary["validate"]["outputs"].keys() >= {"ExampleValidator.anomalies"}
+    assert "ImportSchemaGen.schema" not in summary["validate"]["outputs"]
     assert summary["validate"]["anomalies"] == {}
+    # Blessed because it meets the threshold that a broken model misses (next tests).
     assert summary["evaluate"]["blessed"] is True
+    threshold = checks(summary["evaluate"]["blessing_uri"])[("threshold", "Bleu_1")]
+    assert threshold["passed"] is True and threshold["threshold"] == BLEU_1_THRESHOLD
     # Every stage ran in its own TFX pipeline run, chained for lineage.
     assert summary["train"]["run_id"].endswith(".train")
     assert (vhome / "serving" / "vist_captioner" / "1" / "saved_model.pb").is_file()
@@ -114,12 +151,52 @@ def test_degraded_model_is_not_pushed(airflow_home, vhome):
     assert states["evaluate"] == "SUCCESS"  # the gate itself ran and decided
     assert states.get("push") in (None, "SKIPPED")
     assert versions(vhome) == ["1"]
-    summary = json.loads((vhome / "runs" / f"{D2}.json").read_text())
+    summary = run_summary(vhome, D2)
     assert summary["evaluate"]["blessed"] is False
     assert "push" not in summary
-    reasons = json.loads(Path(summary["evaluate"]["blessing_uri"], "reasons.json").read_text())
-    failed = [c for c in reasons["checks"] if not c["passed"]]
-    assert any(c["name"] == "baseline" for c in failed), reasons
+    found = checks(summary["evaluate"]["blessing_uri"])
+    # The broken model misses the absolute threshold, and scores below the pushed model.
+    assert found[("threshold", "Bleu_1")]["passed"] is False, found
+    assert found[("threshold", "Bleu_1")]["value"] < BLEU_1_THRESHOLD
+    assert found[("baseline", "Bleu_1")]["passed"] is False, found
+
+
+def test_features_that_mismatch_the_schema_stop_at_validate(airflow_home, vhome):
+    """D3's mobilenet_v2 features against a pinned schema of the tiny backbone: real anomalies."""
+    from pipelines.config import SCHEMA_PATH
+
+    conf = {"pipeline_overrides": {"schema_path": SCHEMA_PATH}}
+    log = dags_test(airflow_home, vhome, "vist_retraining", D3, conf)
+    states = task_states(log)
+    assert states["validate"] == "SUCCESS"  # the gate ran and decided
+    for task in ("train", "evaluate", "push"):
+        assert states.get(task) in (None, "SKIPPED"), states
+    assert "validate gate: the run ends here, nothing is pushed: anomalies:" in log
+    summary = run_summary(vhome, D3)
+    assert "ImportSchemaGen.schema" in summary["validate"]["outputs"]
+    anomalies = summary["validate"]["anomalies"]
+    assert sorted(anomalies) == ["test", "train", "val"]
+    assert "global_dim: Out-of-range values (Unexpectedly large value: 1280.)" in anomalies["val"]
+    assert any(p.startswith("backbone: Unexpected string values") for p in anomalies["train"])
+    assert not {"train", "evaluate", "push"} & set(summary)
+    assert versions(vhome) == ["1"]
+
+
+def test_partition_without_train_split_stops_after_ingest(airflow_home, vhome):
+    log = dags_test(airflow_home, vhome, "vist_retraining", D4)
+    states = task_states(log)
+    assert states["ingest"] == "SUCCESS"
+    for task in ("features", "validate", "train", "evaluate", "push"):
+        assert states.get(task) in (None, "SKIPPED"), states
+    missing = str(vhome / "landing" / D4 / "sis" / "train.story-in-sequence.json")
+    summary = run_summary(vhome, D4)["ingest"]
+    assert summary["splits"] == ["val"]
+    assert summary["splits_absent"] == ["train", "test"]
+    assert summary["missing_splits"] == {"train": [f"{missing} (missing)"]}
+    message = f"split 'train' is absent: {missing} (missing)"
+    assert message in summary["splits_message"]
+    assert "ingest gate: the run ends here, nothing is pushed: " in log and message in log
+    assert versions(vhome) == ["1"]
 
 
 def test_data_quality_dag_publishes_report(airflow_home, vhome):
@@ -132,6 +209,19 @@ def test_data_quality_dag_publishes_report(airflow_home, vhome):
         assert s["input"] == s["accepted"] + s["rejected"]
     assert (out / "report.html").is_file() and (out / "rejects.jsonl").is_file()
     assert json.loads((out / "anomalies.json").read_text()) == {}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["splits"] == ["train", "val", "test"] and summary["splits_absent"] == []
+
+
+def test_data_quality_dag_reports_absent_splits(airflow_home, vhome):
+    """D4 holds only val: ingest, features and validation run on it; the absence is reported."""
+    log = dags_test(airflow_home, vhome, "vist_data_quality", D4)
+    assert set(task_states(log).values()) == {"SUCCESS"}
+    out = vhome / "quality" / D4
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["splits"] == ["val"] and summary["splits_absent"] == ["train", "test"]
+    assert summary["anomalies"] == {}
+    assert json.loads((out / "report.json").read_text())["splits_absent"] == ["train", "test"]
 
 
 def test_batch_captioning_dag_captions_collection(airflow_home, vhome):
