@@ -25,6 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from vistflow.image_limits import (  # noqa: F401 - re-exported: one module for callers
+    DEFAULT_MAX_BYTES,
+    FileTooLarge,
+    describe,
+    read_bounded,
+)
+
 # Reason codes (the same strings as ingest's `reasons` and batch-caption's rejects).
 EMPTY_FILE = "empty_file"
 NOT_AN_IMAGE = "not_an_image"
@@ -64,10 +71,13 @@ class ImageLimits:
       max_pixels: width * height above this is `too_large` (decompression bombs, absurd sizes).
       max_aspect: long side / short side above this is `too_large` too (the model squashes every
         image to a square: a 30000x2 strip would be noise).
+      max_bytes: encoded files larger than this are `too_large` before they are read (readers
+        check it with `image_limits.read_bounded`; `open_image` gets bytes already read).
     """
 
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_aspect: float = DEFAULT_MAX_ASPECT
+    max_bytes: int = DEFAULT_MAX_BYTES
 
 
 @dataclass(frozen=True)
@@ -117,9 +127,8 @@ def open_image(data: bytes, limits: ImageLimits | None = None) -> Image.Image:
             limit="max_pixels",
         ) from e
     except UnidentifiedImageError as e:
-        raise ImageError(
-            NOT_AN_IMAGE, f"no known image signature; file starts with {data[:12]!r}"
-        ) from e
+        # Never the bytes themselves: details end up in reports (a linked /etc/passwd...).
+        raise ImageError(NOT_AN_IMAGE, f"not a recognised image format: {describe(data)}") from e
     except Exception as e:  # noqa: BLE001 - a corrupt header raises anything from SyntaxError up
         raise ImageError(UNDECODABLE, f"header: {type(e).__name__}: {e}") from e
     header = ImageHeader(im.size[0], im.size[1], im.format or "", im.mode)

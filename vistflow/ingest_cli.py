@@ -1,8 +1,9 @@
 """Ingest VIST or Karpathy data: check every image, write SequenceExamples, rejects and a report.
 
 Reads the official VIST layout (sis/, dii/, images/) or a Karpathy caption JSON plus an image
-folder, checks each referenced image once (exists, non-empty, an image, within limits, decodes
-fully), and writes to --out:
+folder, checks each referenced image once (exists, inside the data root with symlinks resolved,
+at most --max-image-bytes before it is read, an image, within the pixel limits, decodes fully),
+and writes to --out:
 
   examples/Split-<split>/data_tfrecord-*.gz   one tf.train.SequenceExample per story, for each
                                               split the input holds (a root may hold only

@@ -53,18 +53,22 @@ class Sample:
 
 
 def _open_rgb(path: str):
+    """The image at `path` as the shared decoder sees it (`vistflow.images.decode_pil`): upright
+    per EXIF, 16 bits scaled rather than clipped, CMYK/palette/alpha to RGB, as the model did."""
     from PIL import Image
 
+    from vistflow import image_limits, images
+
+    limits = images.ImageLimits()
     if "://" in path:  # gs://, s3://...: through TensorFlow's file systems
         import tensorflow as tf
 
-        data = tf.io.gfile.GFile(path, "rb").read()
+        opened = tf.io.gfile.GFile(path, "rb")
     else:
-        with open(path, "rb") as f:
-            data = f.read()
-    img = Image.open(io.BytesIO(data))
-    img.load()
-    return img.convert("RGB")
+        opened = open(path, "rb")  # noqa: SIM115 - closed by the with below
+    with opened as f:
+        data = image_limits.read_bounded(f, limits.max_bytes)  # a huge file is not read whole
+    return Image.fromarray(images.decode_pil(data, limits))
 
 
 def _data_uri(img, fmt: str = "JPEG") -> str:

@@ -27,6 +27,7 @@ KARPATHY_JSON_KEY = "karpathy_json"
 IMAGE_ROOT_KEY = "image_root"
 TASKS_KEY = "tasks"
 MAX_IMAGE_PIXELS_KEY = "max_image_pixels"
+MAX_IMAGE_BYTES_KEY = "max_image_bytes"
 MAX_ASPECT_RATIO_KEY = "max_aspect_ratio"
 NUM_SHARDS_KEY = "num_shards"
 EXAMPLES_KEY = "examples"
@@ -51,6 +52,7 @@ def config_from_exec_properties(exec_properties: dict[str, Any]) -> IngestConfig
         limits=ImageLimits(
             max_pixels=int(get(MAX_IMAGE_PIXELS_KEY, DEFAULT_MAX_PIXELS)),
             max_aspect=float(get(MAX_ASPECT_RATIO_KEY, ImageLimits().max_aspect)),
+            max_bytes=int(get(MAX_IMAGE_BYTES_KEY, ImageLimits().max_bytes)),
         ),
         num_shards=int(get(NUM_SHARDS_KEY, DEFAULT_NUM_SHARDS)),
     ).resolved()

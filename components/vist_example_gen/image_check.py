@@ -1,4 +1,4 @@
-"""Checks one image file: exists, non-empty, is an image, within limits, decodes fully.
+"""Checks one image file: exists, inside the data root, within limits, an image, decodes fully.
 
 The header check, the limits and the decoding are the shared ones (`vistflow.images`), so an
 image accepted here is one the feature extractor, the server and batch-caption decode to the
@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import posixpath
 import threading
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from PIL import Image, ImageFile
 
 from components.vist_example_gen import reasons
-from vistflow import images
+from vistflow import image_limits, images
 
 # The shared limits (both are pipeline options): re-exported under their historical names.
 DEFAULT_MAX_PIXELS = images.DEFAULT_MAX_PIXELS
@@ -43,6 +45,7 @@ class ImageCheck:
     format: str = ""  # PIL format (JPEG, PNG, GIF, ...)
     thumbnail: str = ""  # base64 JPEG, only for rejected images that decode at least partly
     expected: str = ""  # where a missing file was looked for
+    bytes_read: int = 0  # of the file, by this check (at most limits.max_bytes + 1)
 
     @property
     def ok(self) -> bool:
@@ -143,49 +146,108 @@ def check_image_file(
     photo_id: str,
     limits: ImageLimits,
     expected_location: str = "",
+    root: str = "",
     open_fn: Callable[[str], io.BufferedIOBase] | None = None,
+    size_fn: Callable[[str], int | None] | None = None,
 ) -> ImageCheck:
     """Checks the image at `uri` (None = not found) and classifies it.
+
+    In order: found, inside `root`, not above `limits.max_bytes` by its reported size (then it is
+    never opened), read (at most max_bytes + 1 bytes, whatever size was reported), the bytes.
 
     Args:
       uri: path or URI of the image file, or None when no file exists for the photo.
       expected_location: where the file was looked for, for the `missing_image` detail.
+      root: the data root; a file whose real path (symlinks resolved) leaves it is
+        `outside_data_root` and is not read. "" = no containment check.
       open_fn: opens a URI for binary reading; defaults to Beam's FileSystems (local, gs://, ...).
+      size_fn: the file's reported size in bytes (None = unknown); defaults to FileSystems.
     """
+    meta = dict(split=split, photo_id=photo_id, uri=uri or "")
     if not uri:
         where = f" (looked for {expected_location})" if expected_location else ""
         return ImageCheck(
-            split=split,
-            photo_id=photo_id,
-            uri="",
+            **meta,
             reason=reasons.MISSING_IMAGE,
             detail=f"no image file{where}",
             expected=expected_location,
         )
+    path = uri
+    if root:
+        path, inside = resolve_within(uri, root)
+        if not inside:
+            return ImageCheck(
+                **meta,
+                reason=reasons.OUTSIDE_DATA_ROOT,
+                detail=f"resolves to {path}, outside the data root {root} (not read)",
+            )
+    size = (size_fn or _reported_size)(path)
+    if size is not None and size > limits.max_bytes:
+        return ImageCheck(
+            **meta,
+            reason=reasons.TOO_LARGE,
+            detail=f"{size} bytes > max_bytes {limits.max_bytes} (not read)",
+            n_bytes=size,
+        )
     if open_fn is None:
-        from apache_beam.io.filesystems import FileSystems
-
-        open_fn = FileSystems.open
+        open_fn = _open_uncompressed
     try:
-        with open_fn(uri) as f:
-            data = f.read()
+        with open_fn(path) as f:
+            data = image_limits.read_bounded(f, limits.max_bytes)
+    except image_limits.FileTooLarge as e:
+        return ImageCheck(
+            **meta,
+            reason=reasons.TOO_LARGE,
+            detail=f"{e} (read stopped there; size reported: {_bytes_or_unknown(size)})",
+            n_bytes=limits.max_bytes + 1,
+            bytes_read=limits.max_bytes + 1,
+        )
     except FileNotFoundError:
-        return ImageCheck(
-            split=split,
-            photo_id=photo_id,
-            uri=uri,
-            reason=reasons.MISSING_IMAGE,
-            detail=f"{uri} does not exist",
-        )
+        return ImageCheck(**meta, reason=reasons.MISSING_IMAGE, detail=f"{uri} does not exist")
     except OSError as e:  # unreadable (permissions, a directory, I/O error): not usable
-        return ImageCheck(
-            split=split,
-            photo_id=photo_id,
-            uri=uri,
-            reason=reasons.MISSING_IMAGE,
-            detail=f"cannot read {uri}: {e}",
-        )
-    return check_image_bytes(data, split=split, photo_id=photo_id, uri=uri, limits=limits)
+        return ImageCheck(**meta, reason=reasons.MISSING_IMAGE, detail=f"cannot read {uri}: {e}")
+    result = check_image_bytes(data, split=split, photo_id=photo_id, uri=uri, limits=limits)
+    return replace(result, bytes_read=len(data))
+
+
+def resolve_within(uri: str, root: str) -> tuple[str, bool]:
+    """(what to open, whether it lies under `root`) for a file `uri` under data root `root`.
+
+    Local paths: the real path of each, symlinks resolved, so a link (or a `..` in a Karpathy
+    file name) that leaves the root is caught, while links inside it keep working; the real path
+    is what gets opened, so the checked file is the read one. URIs (gs://...): the normalized
+    path under the same scheme (object stores have no symlinks).
+    """
+    if "://" in uri or "://" in root:
+        scheme, _, rest = uri.partition("://")
+        root_scheme, _, root_rest = root.partition("://")
+        path, base = posixpath.normpath("/" + rest), posixpath.normpath("/" + root_rest)
+        inside = scheme == root_scheme and (path == base or path.startswith(base.rstrip("/") + "/"))
+        return uri, inside
+    real, base = os.path.realpath(uri), os.path.realpath(root)
+    return real, os.path.commonpath([real, base]) == base
+
+
+def _bytes_or_unknown(size: int | None) -> str:
+    return "unknown" if size is None else f"{size} bytes"
+
+
+def _reported_size(path: str) -> int | None:
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        # One stat (a HEAD on object stores); FileSystems.match would treat `path` as a glob.
+        return FileSystems.get_filesystem(path).metadata(path).size_in_bytes
+    except Exception:  # noqa: BLE001 - missing/unreadable: the open below names the problem
+        return None
+
+
+def _open_uncompressed(path: str):
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    # Not AUTO: a photo named .gz must not be decompressed (nor a gzip bomb expanded).
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
 def _partial_thumbnail(data: bytes) -> str:

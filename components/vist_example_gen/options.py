@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from components.vist_example_gen.image_check import DEFAULT_MAX_PIXELS, ImageLimits
 from vistflow.errors import VistflowError
+from vistflow.image_limits import DEFAULT_MAX_BYTES
 
 FORMATS = ("vist", "karpathy")
 VIST_TASKS = ("sis", "dii")
@@ -27,7 +28,7 @@ class IngestConfig:
       karpathy_json: the Karpathy caption file (format karpathy).
       image_root: folder the Karpathy `filepath/filename` are relative to.
       tasks: VIST annotation tiers to ingest ("sis", "dii").
-      limits: image limits (pixel count, aspect ratio).
+      limits: image limits (file bytes, pixel count, aspect ratio).
       num_shards: TFRecord shards per split (fixed, so reruns write identical files).
     """
 
@@ -47,7 +48,7 @@ class IngestConfig:
             )
         if self.num_shards < 1:
             raise VistflowError(f"--num-shards must be >= 1, got {self.num_shards}")
-        if self.limits.max_pixels < 1 or self.limits.max_aspect < 1:
+        if self.limits.max_pixels < 1 or self.limits.max_aspect < 1 or self.limits.max_bytes < 1:
             raise VistflowError(f"invalid image limits {self.limits}")
         if self.format == "vist":
             if not self.data_root:
@@ -104,6 +105,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="VIST tiers to ingest, comma-separated: sis, dii (default sis)",
     )
     parser.add_argument(
+        "--max-image-bytes",
+        type=int,
+        default=DEFAULT_MAX_BYTES,
+        help="image files larger than this are rejected too_large without being read "
+        "(default %(default)s = 50 MiB; real VIST/Flickr photos are < ~20 MB)",
+    )
+    parser.add_argument(
         "--max-image-pixels",
         type=int,
         default=DEFAULT_MAX_PIXELS,
@@ -130,6 +138,10 @@ def config_from_args(args: argparse.Namespace) -> IngestConfig:
         karpathy_json=args.karpathy_json,
         image_root=args.image_root,
         tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
-        limits=ImageLimits(max_pixels=args.max_image_pixels, max_aspect=args.max_aspect_ratio),
+        limits=ImageLimits(
+            max_pixels=args.max_image_pixels,
+            max_aspect=args.max_aspect_ratio,
+            max_bytes=args.max_image_bytes,
+        ),
         num_shards=args.num_shards,
     ).resolved()

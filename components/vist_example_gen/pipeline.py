@@ -148,7 +148,9 @@ def build_pipeline(p: beam.Pipeline, config: IngestConfig, staging_dir: str) -> 
     else:
         read = p | "ReadVistStories" >> T.ReadVistStories(files)
         splits = tuple(inventory["splits_present"])
-    checks = read[T.ITEMS] | "CheckImages" >> T.CheckImages(config.data_root, config.limits)
+    # Every image file must lie in the root its paths are relative to (symlinks resolved).
+    image_root = config.image_root if config.format == "karpathy" else config.data_root
+    checks = read[T.ITEMS] | "CheckImages" >> T.CheckImages(image_root, config.limits)
     filtered = {
         T.ITEMS: read[T.ITEMS],
         T.VERDICTS: checks[T.VERDICTS],

@@ -254,6 +254,8 @@ def assemble_report(
                 f"{split}: {report[split]['accepted']} accepted but {written} examples written"
             )
     report["config"] = dict(config)
+    # The legend: every code, in reject priority order, with what it means.
+    report["reason_codes"] = {r: reasons.DESCRIPTIONS[r] for r in reasons.ALL_REASONS}
     return report
 
 

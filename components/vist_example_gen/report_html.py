@@ -198,6 +198,19 @@ def _absent_note(report: Mapping) -> str:
     )
 
 
+def _reason_legend(report: Mapping) -> str:
+    codes = report.get("reason_codes") or {r: reasons.DESCRIPTIONS[r] for r in reasons.ALL_REASONS}
+    rows = "".join(
+        f'<tr><td class="l"><span class="tag">{_e(code)}</span></td><td class="l">{_e(text)}</td></tr>'
+        for code, text in codes.items()
+    )
+    return (
+        "<details><summary>Reason codes</summary>"
+        '<table id="reason-legend"><tr><th class="l">code</th><th class="l">meaning</th></tr>'
+        f"{rows}</table></details>"
+    )
+
+
 def _reason_table(report: Mapping) -> str:
     splits = _splits(report)
     rows = []
@@ -398,6 +411,7 @@ separately below, one line each in rejects.jsonl.</p>
 {_split_table(report)}
 <h3>Rejected stories by reason</h3>
 {_reason_table(report)}
+{_reason_legend(report)}
 {_counts_plot(report)}
 <h2>Images</h2>
 {_images_section(images)}

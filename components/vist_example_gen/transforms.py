@@ -56,12 +56,12 @@ REJECTED = "rejected"
 
 
 class _CheckImageFn(beam.DoFn):
-    """Checks one unique image and fans its verdict out to every story that uses it."""
+    """Checks one unique image (never outside `data_root`) and fans its verdict out to its users."""
 
     def __init__(self, data_root: str, limits: ImageLimits):
-        self._data_root = data_root
-        self._limits = limits
+        self._data_root, self._limits = data_root, limits
         self._checked = Metrics.counter(_NAMESPACE, "images_checked")
+        self._bytes_read = Metrics.counter(_NAMESPACE, "image_bytes_read")
         self._bad = {r: Metrics.counter(_NAMESPACE, f"images_{r}") for r in reasons.IMAGE_REASONS}
 
     def setup(self) -> None:
@@ -82,8 +82,10 @@ class _CheckImageFn(beam.DoFn):
             photo_id=photo_id,
             limits=self._limits,
             expected_location=expected,
+            root=self._data_root,
         )
         self._checked.inc()
+        self._bytes_read.inc(result.bytes_read)
         if not result.ok:
             self._bad[result.reason].inc()
         users = sorted(set(users))
@@ -98,13 +100,13 @@ class CheckImages(beam.PTransform):
     """items -> {checks: (ImageCheck, [(task, id) using it]), verdicts: (item key, (pos, verdict))}.
 
     Every image referenced by any parsed record is checked, including records rejected for
-    other reasons, so rejects.jsonl lists every bad file a user needs to fix.
+    other reasons, so rejects.jsonl lists every bad file a user needs to fix. `data_root`: the
+    VIST root (or Karpathy image root) that every image file must lie in.
     """
 
     def __init__(self, data_root: str, limits: ImageLimits):
         super().__init__()
-        self._data_root = data_root
-        self._limits = limits
+        self._data_root, self._limits = data_root, limits
 
     def expand(self, items_pc):
         checked = (
@@ -197,10 +199,7 @@ class _Decide(beam.DoFn):
             return
         primary_reason = all_faults[0][0]
         self._rejected[primary_reason].inc()
-        seen: list[str] = []
-        for reason, _ in all_faults:
-            if reason not in seen:
-                seen.append(reason)
+        seen = list(dict.fromkeys(reason for reason, _ in all_faults))  # first occurrences
         yield pvalue.TaggedOutput(
             REJECTED,
             reasons.reject_line(

@@ -317,8 +317,8 @@ def test_header_check_reasons_and_limits():
     assert vi.check_header(good) == vi.ImageHeader(W, H, "PNG", "RGB")
     cases = [
         (b"", vi.EMPTY_FILE, "0 bytes"),
-        (b"<!DOCTYPE html><html>", vi.NOT_AN_IMAGE, "<!DOCTYPE"),
-        (b"\x89PNG\r\n\x1a\n\0\0", vi.NOT_AN_IMAGE, "PNG"),  # PIL identifies no broken header
+        (b"<!DOCTYPE html><html>", vi.NOT_AN_IMAGE, "HTML text (21 bytes)"),
+        (b"\x89PNG\r\n\x1a\n\0\0", vi.NOT_AN_IMAGE, "PNG signature"),  # PIL: no broken header
     ]
     for data, reason, fragment in cases:
         with pytest.raises(vi.ImageError) as caught:
@@ -347,6 +347,45 @@ def test_truncated_files_are_undecodable_with_verify_or_when_converted():
     with pytest.raises(vi.ImageError, match="") as caught:
         vi.graph_ready_bytes(webp[: len(webp) // 2])
     assert caught.value.reason == vi.UNDECODABLE
+
+
+def test_unrecognised_files_are_described_without_their_content():
+    """Details end up in reports: a kind and a size, never the bytes (a link to /etc/passwd)."""
+    passwd = b"root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n"
+    cases = {
+        passwd: "text",
+        b"0123456789" + "é a photo caption\n".encode() * 300: "text",  # é cut at byte 4096
+        bytes(range(256)) * 4: "binary data",
+        b"  <?xml version='1.0'?><svg/>": "XML text",
+        b"%PDF-1.7\n%\xe2\xe3": "PDF document",
+        b"PK\x03\x04\x14\0": "ZIP archive",
+        b"\0\0\0\x18ftypheic\0\0": "ISO media (HEIC/AVIF/MP4...)",
+        b'{"photo": 1}': "JSON text",
+    }
+    for data, kind in cases.items():
+        with pytest.raises(vi.ImageError) as caught:
+            vi.check_header(data)
+        detail = caught.value.detail
+        assert caught.value.reason == vi.NOT_AN_IMAGE
+        assert detail == f"not a recognised image format: {kind} ({len(data)} bytes)"
+        assert "root:" not in detail and "photo" not in detail
+
+
+def test_read_bounded_reads_at_most_one_byte_past_the_limit():
+    class Counting(io.BytesIO):
+        asked = 0
+
+        def read(self, n=-1):
+            out = super().read(2 if n < 0 else min(n, 2))  # a stream that returns short reads
+            Counting.asked += len(out)
+            return out
+
+    assert vi.read_bounded(Counting(b"12345"), 5) == b"12345"
+    Counting.asked = 0
+    with pytest.raises(vi.FileTooLarge, match="more than max_bytes 5 bytes"):
+        vi.read_bounded(Counting(b"x" * 1000), 5)
+    assert Counting.asked == 6
+    assert vi.ImageLimits().max_bytes == vi.DEFAULT_MAX_BYTES == 50 * 2**20
 
 
 def test_reason_codes_are_ingests():

@@ -16,8 +16,9 @@ Skipped, counted and logged, never silently (the counts per split are also store
   * `not_5_photos` (sis only): the story does not have exactly 5 photos;
   * `duplicate_id`: a story id already generated in this split (reused under another album);
   * `malformed_record`: an annotation the reader cannot represent.
-Images TensorFlow can decode (RGB/grayscale JPEG, PNG) are stored as they are; other formats
-and modes (GIF, BMP, CMYK, ...) are converted to RGB and stored as PNG.
+Images come out as the shared decoder (`vistflow.images`) sees them: 8-bit grey/RGB JPEG and PNG
+without an EXIF orientation are stored as they are; everything else (EXIF-rotated photos, 16-bit,
+CMYK, GIF, BMP, WebP, TIFF, ...) is stored as a PNG of `vistflow.images.to_rgb8`'s pixels.
 
 Usage:
     builder = Vist(config="sis", data_dir=...)
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import io
 import logging
 import os
 from collections.abc import Iterator
@@ -38,13 +38,17 @@ from pathlib import Path
 from typing import Any
 
 import tensorflow_datasets as tfds
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from tensorflow_datasets.core.utils import gcs_utils
 
+from vistflow import image_limits, images
 from vistflow.data import layout, readers
 from vistflow.records import SPLITS
 
 log = logging.getLogger(__name__)
+
+# PIL modes of 16-bit images (PNG grey, TIFF...): TF's 8-bit decode truncates them.
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 _PHOTOS_PER_STORY = 5
 
@@ -78,15 +82,6 @@ annotation file is present are generated. Stories whose images are missing or un
 skipped and counted in `info.metadata["skipped"]`.
 """
 
-# PIL formats/modes that tf.image.decode_image turns into 3-channel uint8 correctly; anything
-# else is converted to RGB with PIL first.
-# else is converted to RGB with PIL first. 16-bit PNGs stay as they are: TF rescales them to
-# 8 bits, PIL's conversion would clip them.
-_PASSTHROUGH = {
-    "JPEG": {"RGB", "L"},
-    "PNG": {"RGB", "RGBA", "L", "LA", "P", "I", "I;16", "I;16B"},
-}
-
 
 @contextlib.contextmanager
 def _no_gcs() -> Iterator[None]:
@@ -104,44 +99,52 @@ class _ImageLoader:
     """Checks each image once per split and returns what tfds.features.Image should encode."""
 
     def __init__(self) -> None:
-        # path -> True: store the file as is; False: convert to RGB; None: unreadable.
+        # path -> True: store the file as is; False: store a PNG of it; None: unreadable.
         self._verdicts: dict[Path, bool | None] = {}
 
     def load(self, path: Path) -> bytes | None:
-        """Encoded image TF can decode (the file itself, or an RGB PNG), or None if unreadable."""
-        if path not in self._verdicts:
-            self._verdicts[path] = self._check(path)
-        verdict = self._verdicts[path]
-        if verdict is None:
+        """Encoded image TFDS decodes to the shared decoder's pixels, or None if unreadable."""
+        if self._verdicts.get(path, True) is None:
             return None
-        data = path.read_bytes()
-        if verdict:
-            return data
-        # Convert with PIL and encode PNG here: cheaper than tfds's TF-graph PNG encoder.
-        with Image.open(io.BytesIO(data)) as image:
-            out = io.BytesIO()
-            image.convert("RGB").save(out, format="PNG")
-            return out.getvalue()
-
-    @staticmethod
-    def _check(path: Path) -> bool | None:
         try:
-            with Image.open(path) as image:
-                passthrough = image.mode in _PASSTHROUGH.get(image.format or "", set())
-                if image.format == "JPEG":
-                    # Decode at 1/8 scale: still reads every byte, so truncation is caught.
-                    image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
-                image.load()
-        except (
-            OSError,
-            SyntaxError,
-            ValueError,
-            UnidentifiedImageError,
-            Image.DecompressionBombError,
-        ) as e:
+            limits = images.ImageLimits()
+            with open(path, "rb") as f:  # at most max_bytes + 1 bytes, whatever the file holds
+                data = image_limits.read_bounded(f, limits.max_bytes)
+            im = images.open_image(data, limits)
+            if path not in self._verdicts:
+                self._verdicts[path] = _stored_as_is(im, data)
+            if self._verdicts[path]:
+                return data
+            # Encoded here: cheaper than tfds's TF-graph PNG encoder.
+            return images.encode_png(images.to_rgb8(im))
+        except Exception as e:  # noqa: BLE001 - ImageError, FileTooLarge, PIL's many types
             log.debug("unreadable image %s: %s", path, e)
+            self._verdicts[path] = None
             return None
-        return passthrough
+
+
+def _stored_as_is(im: Image.Image, data: bytes) -> bool:
+    """True when tfds.features.Image's decoder (tf.image.decode_image, no EXIF) gives the
+    pixels of the shared decoder `vistflow.images.to_rgb8`; checks that the pixels decode.
+
+    That is 8-bit grey/RGB JPEG and 8-bit PNG without an EXIF orientation. Everything else is
+    stored as a PNG of `to_rgb8`'s pixels: rotated per EXIF (TF would ignore it), 16 bits
+    scaled by round(x / 257) (PIL's convert("RGB") clips them, TF truncates), CMYK, GIF, BMP,
+    WebP, TIFF converted the one shared way.
+    """
+    as_is = images.pil_orientation(im) == 1 and (
+        (
+            im.format == "JPEG"
+            and im.mode in ("L", "RGB")
+            and images.jpeg_exif_orientation(data) == 1
+        )
+        or (im.format == "PNG" and im.mode not in _SIXTEEN_BIT and getattr(im, "n_frames", 1) == 1)
+    )
+    if as_is and im.format == "JPEG":
+        # Decode at 1/8 scale: still reads every byte, so truncation is caught.
+        im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
+    im.load()
+    return as_is
 
 
 class Vist(tfds.core.GeneratorBasedBuilder):

@@ -107,3 +107,24 @@ def test_report_renders_in_headless_chromium(tmp_path):
     # The red NOT BLESSED badge (#b3261e) and the blue thumbnail were painted.
     assert (np.abs(pixels - [179, 38, 30]).sum(axis=-1) < 30).sum() > 200
     assert (np.abs(pixels - [30, 60, 200]).sum(axis=-1) < 40).sum() > 200
+
+
+def test_thumbnails_use_the_shared_decoder(tmp_path):
+    """EXIF-rotated photos upright and 16-bit photos scaled, as the model saw them."""
+    upright = np.zeros((90, 120, 3), np.uint8)
+    upright[:, :60] = (255, 0, 0)  # left half red, right half blue
+    upright[:, 60:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: displayed after a 90-degree clockwise turn
+    Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90).save(
+        tmp_path / "rot.jpg", "JPEG", quality=95, exif=exif.tobytes()
+    )
+    rot = report.thumbnail(str(tmp_path / "rot.jpg"))
+    assert rot.size == (120, 90)  # as displayed: wider than tall
+    pixels = np.asarray(rot, np.int32)
+    assert np.abs(pixels[:, :50] - (255, 0, 0)).max() <= 40
+    assert np.abs(pixels[:, 70:] - (0, 0, 255)).max() <= 40
+
+    Image.fromarray(np.full((90, 120), 0x8080, np.uint16)).save(tmp_path / "deep.png")
+    deep = report.thumbnail(str(tmp_path / "deep.png"))
+    assert deep.mode == "RGB" and (np.asarray(deep) == 128).all()  # convert("RGB") gave 255

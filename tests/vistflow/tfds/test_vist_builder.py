@@ -178,3 +178,47 @@ def test_dii_examples(tfds_mod, manual_dir: Path, tmp_path_factory):
 def test_missing_manual_files_explain_the_layout(tfds_mod, tmp_path: Path):
     with pytest.raises(AssertionError, match=r"<manual_dir>/sis/\{train,val,test\}"):
         _build(tfds_mod, tmp_path / "empty", tmp_path / "data", "sis")
+
+
+def _rgb_halves(width: int, height: int) -> Image.Image:
+    """Left half red, right half blue (upright)."""
+    pixels = np.zeros((height, width, 3), np.uint8)
+    pixels[:, : width // 2] = (255, 0, 0)
+    pixels[:, width // 2 :] = (0, 0, 255)
+    return Image.fromarray(pixels)
+
+
+def test_images_come_out_as_the_shared_decoder_sees_them(tfds_mod, tmp_path: Path):
+    """EXIF-rotated JPEG upright; 16-bit PNG and TIFF scaled by round(x / 257), not clipped or
+    truncated: the pixels `vistflow.images.to_rgb8` gives, which every other stage uses."""
+    from vistflow import images as shared
+
+    root = tmp_path / "manual"
+    photos = ["rot", "deep", "tiff16", "p1", "p2"]
+    writers.write_vist_file(layout.sis_path(root, "train"), "sis", _story("e1", "a1", photos))
+    directory = layout.image_dir(root, "train")
+    directory.mkdir(parents=True)
+    upright = _rgb_halves(16, 12)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: displayed after a 90-degree clockwise turn
+    upright.transpose(Image.Transpose.ROTATE_90).save(
+        directory / "rot.jpg", "JPEG", quality=95, exif=exif.tobytes()
+    )
+    value = 257 * 200 + 128  # round(x / 257) = 200; truncating to the high byte gives 201
+    Image.fromarray(np.full((12, 16), value, np.uint16)).save(directory / "deep.png")
+    Image.fromarray(np.full((12, 16), 0x8080, np.uint16)).save(directory / "tiff16.tif")
+    for photo in ("p1", "p2"):
+        Image.new("RGB", (16, 12), COLORS[photo]).save(directory / f"{photo}.png")
+
+    builder = _build(tfds_mod, root, tmp_path / "data", "sis")
+    [example] = _examples(tfds_mod, builder, "train").values()
+    rot, deep, tiff16, p1, _ = example["images"]
+    assert rot.shape == (12, 16, 3)  # upright: 16 wide, as displayed
+    assert np.abs(rot[:, :6].astype(int) - (255, 0, 0)).max() <= 40  # red on the left
+    assert np.abs(rot[:, 10:].astype(int) - (0, 0, 255)).max() <= 40  # blue on the right
+    assert (deep == 200).all()
+    assert (tiff16 == 128).all()  # PIL's convert("RGB") clipped this to 255
+    assert tuple(p1[0, 0]) == COLORS["p1"]
+    # Exactly the shared decoder's pixels for the converted files.
+    for photo, image in (("deep.png", deep), ("tiff16.tif", tiff16)):
+        assert (shared.decode_pil((directory / photo).read_bytes()) == image).all()

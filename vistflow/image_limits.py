@@ -1,0 +1,74 @@
+"""Bytes before they are an image: how much of a file is read, what an unknown file looks like.
+
+`vistflow.images` re-exports both; this module imports nothing of vistflow (the floor below it).
+"""
+
+from __future__ import annotations
+
+# Encoded file size read at most (batch-caption's --max-bytes default too): the largest real
+# VIST/Flickr or COCO photos are < ~20 MB, so 50 MiB rejects none of them while a mislabelled
+# multi-GB file (a video, a disk image named .jpg) is refused without being read into memory.
+DEFAULT_MAX_BYTES = 50 * 2**20
+
+
+class FileTooLarge(ValueError):
+    """A file holds more than `max_bytes` (found while reading, not from its reported size)."""
+
+    def __init__(self, max_bytes: int):
+        super().__init__(f"more than max_bytes {max_bytes} bytes")
+        self.max_bytes = max_bytes
+
+
+def read_bounded(f, max_bytes: int) -> bytes:
+    """The content of binary file object `f`, reading at most `max_bytes + 1` bytes.
+
+    Raises FileTooLarge when `f` holds more than `max_bytes`, whatever size was reported for it
+    before: a file can grow between a size check and the read, a file system can misreport.
+    """
+    chunks, total = [], 0
+    while total <= max_bytes:
+        chunk = f.read(max_bytes + 1 - total)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    if total > max_bytes:
+        raise FileTooLarge(max_bytes)
+    return b"".join(chunks)
+
+
+# What a file that is no image usually is, by its first bytes (lower case; a name, no content).
+_MAGIC = (
+    (b"\x89png\r\n\x1a\n", "PNG signature with an unreadable header"),
+    (b"\xff\xd8\xff", "JPEG signature with an unreadable header"),
+    (b"gif8", "GIF signature with an unreadable header"),
+    (b"%pdf", "PDF document"),
+    (b"pk\x03\x04", "ZIP archive"),
+    (b"\x1f\x8b", "gzip data"),
+    (b"<?xml", "XML text"),
+    (b"<svg", "SVG image (vector, not supported)"),
+    (b"<!doctype html", "HTML text"),
+    (b"<html", "HTML text"),
+    (b"{", "JSON text"),
+    (b"[", "JSON text"),
+)
+_TEXT_SAMPLE = 4096
+
+
+def describe(data: bytes) -> str:
+    """What unrecognised bytes look like, e.g. "HTML text (1234 bytes)".
+
+    Only a kind and a length: never the bytes themselves, since details end up in reports and a
+    "photo" may be any file (a link to /etc/passwd, a private document).
+    """
+    head = data[:64].lstrip().lower()
+    kind = next((name for magic, name in _MAGIC if head.startswith(magic)), "")
+    if not kind and data[4:8] == b"ftyp":  # ISO media: HEIC/AVIF photos, MP4/MOV videos
+        kind = "ISO media (HEIC/AVIF/MP4...)"
+    if not kind:
+        text = data[:_TEXT_SAMPLE].decode("utf-8", "replace")
+        if len(data) > _TEXT_SAMPLE:  # a multi-byte character cut by the sample is still text
+            text = text[:-3]
+        printable = sum(c != "\ufffd" and (c.isprintable() or c in "\t\r\n") for c in text)
+        kind = "text" if text and printable >= 0.95 * len(text) else "binary data"
+    return f"{kind} ({len(data)} bytes)"
