@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
 # Quiet TensorFlow's C++ start-up logs in test output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# tests/fixtures/ modules import by their own names (`import real_format`): `tests.fixtures...`
+# breaks once Beam has imported IPython, whose extensions directory (on sys.path) holds a
+# regular package named `tests`.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
 
 
 @pytest.fixture(scope="session")

@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from real_format import KARPATHY_REAL, karpathy_images, vist_root
 
 from components.vist_example_gen.options import IngestConfig
 from components.vist_example_gen.pipeline import ingest
 from vistflow import example_format as ef
 
 from .conftest import context, read_examples, read_rejects, steps
-
-
-def _real_format():
-    """tests/fixtures/real_format.py, by path: `import tests.fixtures...` breaks once Beam has
-    imported IPython, whose extensions dir (on sys.path) holds a regular package `tests`."""
-    path = Path(__file__).resolve().parents[2] / "fixtures" / "real_format.py"
-    spec = importlib.util.spec_from_file_location("vistflow_tests_real_format", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_fixtures = _real_format()
-KARPATHY_REAL, karpathy_images, vist_root = (
-    _fixtures.KARPATHY_REAL,
-    _fixtures.karpathy_images,
-    _fixtures.vist_root,
-)
 
 
 def test_real_vist_root_ingests_sis_and_dii(tmp_path):
