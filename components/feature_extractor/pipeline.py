@@ -166,7 +166,11 @@ class _DecodeImageFn(beam.DoFn):
     def process(self, uri: str):
         try:
             with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                data = f.read()
+                data = images.read_bounded(f, self._limits.max_bytes)
+        except images.FileTooLarge as e:  # ingest checked it; it grew or was replaced since
+            self._failed.inc()
+            yield pvalue.TaggedOutput(self.FAILED, (uri, f"too_large: {e}"))
+            return
         except Exception as e:  # any filesystem's not-found / permission / IO error
             self._failed.inc()
             yield pvalue.TaggedOutput(self.FAILED, (uri, f"cannot read: {_reason(e)}"))

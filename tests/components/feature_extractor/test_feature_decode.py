@@ -111,3 +111,19 @@ def test_backbones_decode_image_is_the_shared_decoder(files):
         bb.decode_image(data, SIZE).numpy(), vi.decode_image(data, SIZE).numpy()
     )
     assert fp.pil_to_png(Path(files["webp"]).read_bytes()).startswith(b"\x89PNG")
+
+
+def test_a_file_above_the_byte_limit_fails_without_being_read_whole(tmp_path):
+    """Ingest checked it, but a file can be replaced before extraction: read at most the limit."""
+    huge = tmp_path / "grown.jpg"
+    with open(huge, "wb") as f:
+        f.truncate(vi.DEFAULT_MAX_BYTES + 4096)  # sparse: no disk, but more than the limit
+
+    with test_pipeline.TestPipeline() as p:
+        decoded = p | beam.Create([str(huge)]) | fp.DecodeImages(SIZE)
+        assert_that(decoded.images, equal_to([]), label="images")
+        assert_that(
+            decoded.failed | beam.MapTuple(lambda uri, reason: (uri, reason.split(":")[0])),
+            equal_to([(str(huge), "too_large")]),
+            label="failed",
+        )
