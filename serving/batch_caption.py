@@ -1,29 +1,27 @@
 """Caption a large image collection with an exported SavedModel (Beam, any runner).
 
     python -m serving.batch_caption --model DIR --input 'images/**' --output OUT \
-        [--batch-size 16] [--runner DataflowRunner ...]
+        [--batch-size 16] [--restart] [--runner DataflowRunner ...]
 
-Steps: match the files (or read a list of paths), skip images already captioned by an earlier
-run, read and check each image (unreadable ones go to `rejects.jsonl` with a reason), batch,
-run the model's `serving_default` signature through RunInference with a custom ModelHandler,
-write results, then merge.
+Steps: record (or check) which model writes OUT (`serving.batch_manifest`), list the files
+(`serving.image_files`: every entry the glob matches, or the paths in a list), skip images
+already captioned by an earlier run, check what each path is before opening it and read and
+check each image (everything unusable goes to `rejects.jsonl` with a reason), batch, run the
+model's `serving_default` signature through RunInference with a custom ModelHandler, write part
+files, then merge (`serving.batch_parts`).
 
-Kill-safe resume: results are written as part files under `OUT/_parts/` named by a hash of the
-paths they hold, each written to a temporary name and renamed, so a part is either complete or
-absent. A rerun reads the paths in the finished parts and skips them; the final step merges
-every part into `OUT/captions.jsonl` (one line per image, sorted by path, deduplicated by path)
-and `OUT/rejects.jsonl`, again through temp + rename. Killing the job at any point and
-rerunning it therefore captions every image exactly once in the output.
+Kill-safe resume: parts are written whole or not at all and named by the paths they hold; a
+rerun with the same model skips the paths in finished parts and the merge keeps one line per
+path. Killing the job at any point and rerunning it therefore captions every image exactly once
+in the output. A rerun with another model refuses (exit 2 from the CLI) unless --restart.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,24 +33,35 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
-from apache_beam.transforms.window import GlobalWindows
 
+from serving import image_files
+from serving.batch_manifest import claim_output, describe, model_record
+from serving.batch_parts import (  # noqa: F401 - re-exported: the job's outputs in one place
+    CAPTION_PARTS,
+    CAPTIONS_FILE,
+    MANIFEST_FILE,
+    NAMESPACE,
+    PARTS_DIR,
+    REJECT_PARTS,
+    REJECTS_FILE,
+    SUMMARY_FILE,
+    SkipDoneFn,
+    WritePartsFn,
+    done_paths,
+    merge_parts,
+    part_name,
+    write_atomically,
+)
+from serving.local import model_error_cause
 from vistflow import images
 from vistflow.batch_caption_cli import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, add_arguments
 from vistflow.errors import VistflowError
 
 logger = logging.getLogger(__name__)
 
-NAMESPACE = "batch_caption"
-PARTS_DIR = "_parts"
-CAPTION_PARTS = "captions"
-REJECT_PARTS = "rejects"
-CAPTIONS_FILE = "captions.jsonl"
-REJECTS_FILE = "rejects.jsonl"
-SUMMARY_FILE = "summary.json"
-TMP_PREFIX = ".tmp-"
 REJECT_REASONS = (
-    "missing_image",
+    "missing_image",  # no such file, or a dangling symbolic link
+    "not_a_file",  # a directory, FIFO, socket or device (never opened)
     "empty_file",
     "undecodable",
     "not_an_image",
@@ -72,20 +81,18 @@ def _reject(path: str, reason: str, detail: str) -> dict:
 
 
 def _absolute(path: str) -> str:
-    return path if "://" in path else os.path.abspath(path)
-
-
-def _path_of(element: FileMetadata | str) -> str:
-    return element.path if isinstance(element, FileMetadata) else str(element)
+    return path if not image_files.is_local(path) else os.path.abspath(path)
 
 
 # --------------------------------------------------------------------------- reading, checking
 
 
 class CheckImageFn(beam.DoFn):
-    """ReadableFile -> (path, image bytes the model decodes as every other stage), or a reject.
+    """FileMetadata/path -> (path, image bytes the model decodes as every other stage), or a reject.
 
-    The shared decoder (`vistflow.images.graph_ready_bytes`) decides: JPEG/PNG that the in-graph
+    What the path is comes first (`serving.image_files.file_problem`): a dangling link, a
+    directory or a FIFO is rejected without being opened, so nothing blocks. Then the shared
+    decoder (`vistflow.images.graph_ready_bytes`) decides: JPEG/PNG that the in-graph
     `decode_image` reads exactly as PIL does pass through untouched; everything else (CMYK,
     WebP, TIFF, GIF, BMP, PNG with an EXIF orientation...) becomes a lossless PNG of PIL's
     oriented 8-bit RGB pixels (16-bit scaled, not clipped). Every pixel is decoded once here, so
@@ -107,10 +114,10 @@ class CheckImageFn(beam.DoFn):
         self._ok = Metrics.counter(NAMESPACE, "images_checked")
         self._read = Metrics.counter(NAMESPACE, "images_read")
 
-    def process(self, readable: fileio.ReadableFile) -> Iterator[Any]:
-        path = readable.metadata.path
+    def process(self, element: FileMetadata | str) -> Iterator[Any]:
+        path = element.path if isinstance(element, FileMetadata) else str(element)
         self._read.inc()
-        result = self._check(readable, path)
+        result = self._check(path)
         if isinstance(result, dict):
             self._rejected[result["reason"]].inc()
             yield beam.pvalue.TaggedOutput(REJECTS_TAG, result)
@@ -118,12 +125,15 @@ class CheckImageFn(beam.DoFn):
             self._ok.inc()
             yield path, result
 
-    def _check(self, readable: fileio.ReadableFile, path: str) -> bytes | dict:
-        size = readable.metadata.size_in_bytes  # 0 when unknown (paths from --input-list)
-        if size > self._max_bytes:
+    def _check(self, path: str) -> bytes | dict:
+        reason, detail, size = image_files.file_problem(path)
+        if reason:
+            return _reject(path, reason, detail)
+        if size is not None and size > self._max_bytes:
             return _reject(path, "too_large", f"{size} bytes > {self._max_bytes}")
         try:
-            with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            # Bytes as stored: an image named *.gz must not be gunzipped.
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
                 data = f.read(self._max_bytes + 1)
         except FileNotFoundError as e:
             return _reject(path, "missing_image", str(e))
@@ -147,7 +157,7 @@ class CheckImageFn(beam.DoFn):
 class ReadAndCheckImages(beam.PTransform):
     """FileMetadata/paths -> main: (path, bytes); `rejects`: {"id","path","reason","detail"}.
 
-    Files are opened through `fileio.ReadMatches`, so any Beam file system works (gs://, s3://).
+    Files are opened through `FileSystems`, so any Beam file system works (gs://, s3://).
     """
 
     def __init__(
@@ -160,12 +170,7 @@ class ReadAndCheckImages(beam.PTransform):
         self._fn = CheckImageFn(max_bytes, max_pixels, max_aspect)
 
     def expand(self, pcoll):
-        return (
-            pcoll
-            # Bytes as stored: an image named *.gz must not be gunzipped.
-            | "ReadMatches" >> fileio.ReadMatches(compression=CompressionTypes.UNCOMPRESSED)
-            | "CheckImage" >> beam.ParDo(self._fn).with_outputs(REJECTS_TAG, main="images")
-        )
+        return pcoll | "CheckImage" >> beam.ParDo(self._fn).with_outputs(REJECTS_TAG, main="images")
 
 
 # --------------------------------------------------------------------------- the model
@@ -256,8 +261,7 @@ class CaptionModelHandler(ModelHandler[bytes, dict, _Captioner]):
 
 
 def _error_text(e: Exception) -> str:
-    text = getattr(e, "message", None) or str(e)
-    return f"{type(e).__name__}: {text.strip().splitlines()[0] if text.strip() else ''}"
+    return f"{type(e).__name__}: {model_error_cause(e)}"
 
 
 def to_row(keyed: tuple[str, PredictionResult]) -> Iterator[Any]:
@@ -293,149 +297,6 @@ class CaptionImages(beam.PTransform):
             | "RunInference" >> RunInference(KeyedModelHandler(self._handler))
             | "ToRow" >> beam.FlatMap(to_row).with_outputs(REJECTS_TAG, main="rows")
         )
-
-
-# --------------------------------------------------------------------------- parts and resume
-
-
-def _dumps(row: dict) -> str:
-    # Key order as built (id, path, caption, score / id, path, reason, detail).
-    return json.dumps(row, ensure_ascii=False)
-
-
-def part_name(paths: Iterable[str]) -> str:
-    """A part's file name: a stable hash of the (sorted) image paths it holds."""
-    digest = hashlib.sha256("\n".join(sorted(paths)).encode()).hexdigest()[:24]
-    return f"part-{digest}.jsonl"
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Write `path` through a temporary sibling and a rename (readers never see it partial)."""
-    directory = os.path.dirname(path)
-    tmp = FileSystems.join(directory, f"{TMP_PREFIX}{uuid.uuid4().hex}")
-    with FileSystems.create(tmp) as f:
-        f.write(text.encode("utf-8"))
-    if FileSystems.exists(path):
-        # Same name = same paths (a retried bundle); local rename would overwrite, GCS not.
-        FileSystems.delete([path])
-    FileSystems.rename([tmp], [path])
-
-
-class WritePartsFn(beam.DoFn):
-    """Rows -> part files of at most `rows_per_part` rows; outputs the part paths."""
-
-    def __init__(self, parts_dir: str, rows_per_part: int):
-        self._dir = parts_dir
-        self._n = rows_per_part
-
-    def setup(self):
-        self._parts = Metrics.counter(NAMESPACE, "parts_written")
-
-    def start_bundle(self):
-        self._rows: list[dict] = []
-
-    def process(self, row: dict) -> Iterator[str]:
-        self._rows.append(row)
-        if len(self._rows) >= self._n:
-            yield self._flush()
-
-    def finish_bundle(self):
-        if self._rows:
-            yield GlobalWindows.windowed_value(self._flush())
-
-    def _flush(self) -> str:
-        rows = sorted(self._rows, key=lambda r: r["path"])
-        self._rows = []
-        path = FileSystems.join(self._dir, part_name(r["path"] for r in rows))
-        write_atomically(path, "".join(_dumps(r) + "\n" for r in rows))
-        self._parts.inc()
-        return path
-
-
-def _part_files(parts_dir: str) -> list[str]:
-    pattern = FileSystems.join(parts_dir, "part-*.jsonl")
-    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
-
-
-def _read_rows(part: str) -> Iterator[dict]:
-    with FileSystems.open(part, compression_type="uncompressed") as f:
-        for n, line in enumerate(f.read().decode("utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                # Parts are renamed into place whole, so this is damage from outside the job.
-                logger.warning("%s:%d: not JSON; ignored", part, n)
-                continue
-            if isinstance(row, dict) and isinstance(row.get("path"), str):
-                yield row
-
-
-def done_paths(readable: fileio.ReadableFile) -> Iterator[str]:
-    """The image paths in one finished caption part."""
-    for row in _read_rows(readable.metadata.path):
-        yield row["path"]
-
-
-class SkipDoneFn(beam.DoFn):
-    """Drops files already captioned by an earlier (killed or finished) run."""
-
-    def setup(self):
-        self._skipped = Metrics.counter(NAMESPACE, "skipped_already_done")
-
-    def process(self, element, done: dict):
-        if _path_of(element) in done:
-            self._skipped.inc()
-            return
-        yield element
-
-
-def merge_parts(output_dir: str) -> dict:
-    """Merge every part into captions.jsonl / rejects.jsonl (sorted, one line per path).
-
-    Returns the summary also written to summary.json. Deterministic: the same parts give
-    byte-identical outputs whatever the runner, bundling or number of reruns.
-    """
-    caption_dir = FileSystems.join(output_dir, PARTS_DIR, CAPTION_PARTS)
-    reject_dir = FileSystems.join(output_dir, PARTS_DIR, REJECT_PARTS)
-    captions: dict[str, dict] = {}
-    for part in _part_files(caption_dir):
-        for row in _read_rows(part):
-            captions.setdefault(row["path"], row)
-    rejects: dict[str, dict] = {}
-    for part in _part_files(reject_dir):
-        for row in _read_rows(part):
-            # An image fixed since an earlier run was captioned after its reject was written.
-            if row["path"] not in captions:
-                rejects.setdefault(row["path"], row)
-    write_atomically(
-        FileSystems.join(output_dir, CAPTIONS_FILE),
-        "".join(_dumps(captions[p]) + "\n" for p in sorted(captions)),
-    )
-    write_atomically(
-        FileSystems.join(output_dir, REJECTS_FILE),
-        "".join(_dumps(rejects[p]) + "\n" for p in sorted(rejects)),
-    )
-    by_reason: dict[str, int] = {}
-    for row in rejects.values():
-        by_reason[row.get("reason", "?")] = by_reason.get(row.get("reason", "?"), 0) + 1
-    summary = {
-        "captions": len(captions),
-        "rejects": len(rejects),
-        "rejects_by_reason": dict(sorted(by_reason.items())),
-        "output": output_dir,
-    }
-    write_atomically(FileSystems.join(output_dir, SUMMARY_FILE), json.dumps(summary, indent=2))
-    # Temporaries left by killed runs: this step runs after every writer of this run finished.
-    stale = [
-        m.path
-        for d in (caption_dir, reject_dir, output_dir)
-        for m in FileSystems.match([FileSystems.join(d, f"{TMP_PREFIX}*")])[0].metadata_list
-    ]
-    if stale:
-        FileSystems.delete(stale)
-    return summary
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -488,6 +349,10 @@ def check_signature(saved_model_dir: str, signature: str = "serving_default") ->
         )
 
 
+def _outside(path: str, output_dir: str) -> bool:
+    return path != output_dir and not path.startswith(output_dir + "/")
+
+
 def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, model_dir: str) -> None:
     """Add the batch-captioning transforms to `pipeline`."""
     out = args.output.rstrip("/")
@@ -506,10 +371,11 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, model_dir:
     if args.input:
         files = (
             pipeline
-            | "MatchInput" >> fileio.MatchFiles(args.input)
+            | "InputPattern" >> beam.Create([args.input])
+            # Every entry: dangling links, directories and FIFOs too (rejected, not dropped).
+            | "MatchInput" >> beam.FlatMap(image_files.list_matches)
             # Never caption our own outputs when --output lies under the input glob.
-            | "NotOutputs"
-            >> beam.Filter(lambda m, prefix: not m.path.startswith(prefix), out + "/")
+            | "NotOutputs" >> beam.Filter(_outside, out)
         )
     else:
         files = (
@@ -543,7 +409,11 @@ def run(
     save_main_session: bool = True,
     test_pipeline: beam.Pipeline | None = None,
 ) -> dict:
-    """Run the job; returns the summary (captions, rejects by reason, skipped, newly captioned)."""
+    """Run the job; returns the summary (captions, rejects by reason, skipped, newly captioned).
+
+    Raises VistflowError before any worker starts on bad flags, on an input that matches
+    nothing, or when the output holds captions by another model (and not `--restart`).
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     args, beam_args = parser.parse_known_args(argv)
@@ -553,11 +423,15 @@ def run(
     args.input = _absolute(args.input) if args.input else None
     args.output = _absolute(args.output)
     model_dir = resolve_model_dir(args.model)
-    if args.input and not FileSystems.match([args.input])[0].metadata_list:
+    if args.input and not image_files.has_match(args.input):
         raise VistflowError(f"--input {args.input}: no file matches")
     if args.input_list and not FileSystems.exists(args.input_list):
         raise VistflowError(f"--input-list {args.input_list}: no such file")
-    check_signature(model_dir)  # last: it imports TensorFlow
+    check_signature(model_dir)  # it imports TensorFlow
+    # Last check, first write: which model writes the output (refuses to mix two models).
+    model = model_record(model_dir)
+    state = claim_output(args.output.rstrip("/"), model, restart=args.restart)
+    logger.info("%s into %s with model %s", state, args.output, describe(model))
 
     options = PipelineOptions(beam_args)
     options.view_as(SetupOptions).save_main_session = save_main_session
@@ -568,7 +442,8 @@ def run(
 
     with FileSystems.open(FileSystems.join(args.output.rstrip("/"), SUMMARY_FILE)) as f:
         summary = json.loads(f.read())
-    summary["model"] = model_dir
+    summary["model"] = model
+    summary["output_state"] = state  # new, resume or restart
     try:  # not every runner reports metrics
         counters = {
             r.key.metric.name: r.committed

@@ -6,14 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serving.compat import read_meta_graph
-from serving.images import DEFAULT_MAX_IMAGE_PIXELS, ImageCheckError, prepare_image
+from serving.defaults import DEFAULT_MAX_IMAGE_PIXELS
+from serving.image_files import file_problem
 from serving.layout import resolve_saved_model
+from vistflow import images as shared
 from vistflow.errors import VistflowError
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".jfif"}
 )
 STORY_LENGTH = 5
+INFERENCE_FAILED = "inference_failed"  # the reason code of batch-caption's rejects too
 
 
 @dataclass(frozen=True)
@@ -25,31 +28,80 @@ class TextResult:
     score: float
 
 
-def read_image(path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> bytes:
-    """The bytes to feed the model for the file (checked, graph-ready: see serving.images).
+@dataclass(frozen=True)
+class ImageFailure:
+    """An image that got no text: a reason code (as batch-caption's rejects) and why."""
 
-    WebP/TIFF/CMYK/EXIF-rotated PNG files become PNGs of the shared decode, so `caption` and
-    `story` see what the server and the feature extractor see. VistflowError names the file.
+    image: Path
+    reason: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.image}: {self.reason}: {self.detail}"
+
+
+def model_error_cause(error: Exception) -> str:
+    """The cause in a TF error, without "Graph execution error:", node names or stack noise."""
+    text = getattr(error, "message", None) or str(error)
+    lines = [line.strip() for line in text.splitlines()]
+    marker = next((i for i, line in enumerate(lines) if "[[{{node " in line), len(lines))
+    # The op's own message is the text right before TF's "[[{{node ...}}]]" marker.
+    before = lines[marker].split("[[{{node ")[0].strip() if marker < len(lines) else ""
+    candidates = [before] if before else []
+    candidates += reversed(lines[:marker])
+    for line in candidates:
+        if line and not (
+            line.startswith(("Graph execution error", "Detected at node", "File ", "<stack"))
+        ):
+            return line
+    return type(error).__name__
+
+
+def load_image(path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> bytes | ImageFailure:
+    """The bytes to feed the model for the file, or why it cannot be captioned.
+
+    What the path is comes first (a FIFO or a directory is never opened, a dangling link is
+    `missing_image`); then the shared decoder (`vistflow.images.graph_ready_bytes`) checks the
+    limits and decodes every pixel (so a truncated file is `undecodable` here, not a model
+    error), and WebP/TIFF/CMYK/EXIF-rotated PNG files become PNGs of the shared decode: `caption`
+    and `story` see what the server, batch-caption and the feature extractor see.
     """
+    reason, detail, _ = file_problem(str(path))
+    if reason:
+        return ImageFailure(Path(path), reason, detail)
     try:
         data = Path(path).read_bytes()
     except OSError as e:
-        raise VistflowError(f"{path}: cannot read image ({e.strerror or e})") from e
+        return ImageFailure(Path(path), shared.UNDECODABLE, f"cannot read: {e.strerror or e}")
     try:
-        return prepare_image(data, max_pixels)
-    except ImageCheckError as e:
-        raise VistflowError(f"{path}: {e}") from e
+        return shared.graph_ready_bytes(
+            data, shared.ImageLimits(max_pixels=max_pixels), verify=True
+        )
+    except shared.ImageError as e:
+        return ImageFailure(Path(path), e.reason, e.detail)
+
+
+def read_image(path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> bytes:
+    """`load_image`, raising VistflowError ("FILE: reason: detail") for a bad file."""
+    ready = load_image(path, max_pixels)
+    if isinstance(ready, ImageFailure):
+        raise VistflowError(str(ready))
+    return ready
 
 
 def album_images(album_dir: Path) -> list[Path]:
-    """The album's image files in name order; exactly five, or VistflowError naming the folder."""
+    """The album's entries named like images, in name order; exactly five, or VistflowError.
+
+    Entries that are not regular files (a dangling link, a folder, a FIFO named `x.jpg`) are
+    kept, so that loading them names them (`load_image`) rather than the count coming up short.
+    """
     album_dir = Path(album_dir)
     if not album_dir.is_dir():
         raise VistflowError(f"{album_dir}: not a directory")
     images = sorted(
         p
         for p in album_dir.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+        if not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
     )
     if len(images) != STORY_LENGTH:
         names = ", ".join(p.name for p in images) or "none"
@@ -104,41 +156,63 @@ class LocalModel:
         )
         return [t.decode("utf-8", "replace") for t in texts], [float(s) for s in scores]
 
-    def caption(self, images: list[Path], batch_size: int = 32) -> list[TextResult]:
-        """One caption per image (signature `serving_default`), in the given order."""
-        import tensorflow as tf
+    def caption(
+        self, images: list[Path], batch_size: int = 32
+    ) -> tuple[list[TextResult], list[ImageFailure]]:
+        """One caption per usable image (signature `serving_default`), in the given order.
 
-        data = [read_image(p) for p in images]
+        Returns (results, failures): a bad file, or one the model cannot take, is a failure
+        with its reason and costs only itself; every image is in exactly one of the two.
+        """
+        loaded = [(Path(p), load_image(p)) for p in images]
+        failures = [data for _, data in loaded if isinstance(data, ImageFailure)]
+        good = [(p, data) for p, data in loaded if not isinstance(data, ImageFailure)]
         results: list[TextResult] = []
-        for start in range(0, len(images), batch_size):
-            paths, batch = images[start : start + batch_size], data[start : start + batch_size]
-            try:
-                texts, scores = self._run("serving_default", "captions", batch, [len(batch)])
-            except tf.errors.InvalidArgumentError as e:
-                # Name the image the model could not take: rerun this batch one by one.
-                for path, one in zip(paths, batch, strict=True):
-                    try:
-                        self._run("serving_default", "captions", [one], [1])
-                    except tf.errors.InvalidArgumentError as e1:
-                        raise VistflowError(
-                            f"{path}: the model rejected it: {e1.message.splitlines()[0]}"
-                        ) from e1
-                raise VistflowError(f"{self.path}: model call failed: {e.message}") from e
-            results.extend(
-                TextResult(p, t, s) for p, t, s in zip(paths, texts, scores, strict=True)
-            )
-        return results
+        for start in range(0, len(good), batch_size):
+            batch = good[start : start + batch_size]
+            done, failed = self._caption_batch(batch)
+            results.extend(done)
+            failures.extend(failed)
+        order = {p: i for i, (p, _) in enumerate(loaded)}
+        failures.sort(key=lambda f: order[f.image])
+        return results, failures
 
-    def story(self, album_dir: Path) -> list[TextResult]:
-        """Five sentences for the album's five images in name order (signature `story`)."""
+    def _caption_batch(
+        self, batch: list[tuple[Path, bytes]]
+    ) -> tuple[list[TextResult], list[ImageFailure]]:
         import tensorflow as tf
 
-        paths = album_images(album_dir)
-        data = [read_image(p) for p in paths]
+        data = [d for _, d in batch]
         try:
-            texts, scores = self._run("story", "sentences", data, [1, STORY_LENGTH])
+            texts, scores = self._run("serving_default", "captions", data, [len(data)])
+        except tf.errors.InvalidArgumentError as e:
+            if len(batch) == 1:
+                return [], [ImageFailure(batch[0][0], INFERENCE_FAILED, model_error_cause(e))]
+            # Name the image the model could not take: rerun this batch one by one.
+            results: list[TextResult] = []
+            failures: list[ImageFailure] = []
+            for one in batch:
+                done, failed = self._caption_batch([one])
+                results.extend(done)
+                failures.extend(failed)
+            return results, failures
+        paths = [p for p, _ in batch]
+        return [TextResult(p, t, s) for p, t, s in zip(paths, texts, scores, strict=True)], []
+
+    def story(self, images: list[tuple[Path, bytes]]) -> list[TextResult]:
+        """Five sentences for five loaded images (`load_image`), in order (signature `story`).
+
+        VistflowError naming the album when the model rejects the five together.
+        """
+        import tensorflow as tf
+
+        paths = [p for p, _ in images]
+        try:
+            texts, scores = self._run(
+                "story", "sentences", [d for _, d in images], [1, STORY_LENGTH]
+            )
         except tf.errors.InvalidArgumentError as e:
             raise VistflowError(
-                f"{album_dir}: the model rejected the album: {e.message.splitlines()[0]}"
+                f"{paths[0].parent}: the model rejected the album: {model_error_cause(e)}"
             ) from e
         return [TextResult(p, t, s) for p, t, s in zip(paths, texts, scores, strict=True)]

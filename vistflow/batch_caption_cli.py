@@ -1,9 +1,12 @@
 """Caption a large image collection with an exported model (Beam job, resumable).
 
-Writes OUTPUT/captions.jsonl ({"id", "path", "caption", "score"} per image, sorted by path) and
-OUTPUT/rejects.jsonl ({"id", "path", "reason", "detail"}; reasons: missing_image, empty_file,
-undecodable, not_an_image, too_large, inference_failed). Rerunning after a kill skips the
-images already captioned and never duplicates a line. Any other flag is a Beam pipeline option:
+Writes OUTPUT/captions.jsonl ({"id", "path", "caption", "score"} per image, sorted by path),
+OUTPUT/rejects.jsonl ({"id", "path", "reason", "detail"}; reasons: missing_image (also a
+dangling link), not_a_file (directory, FIFO, socket, device: never opened), empty_file,
+undecodable, not_an_image, too_large, inference_failed) and OUTPUT/model.json (the model's path,
+version and sha256). Every path the input matches is captioned or rejected, once. Rerunning
+after a kill skips the images already captioned and never duplicates a line; rerunning with
+another model refuses (exit 2) unless --restart. Any other flag is a Beam pipeline option:
 
   vistflow batch-caption --model serving_root/captioner --input 'images/test/*' --output out \\
       --runner=DirectRunner --direct_num_workers=2
@@ -34,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a text file of image paths/URIs, one per line (missing files are rejected)",
     )
     parser.add_argument("--output", required=True, help="output directory")
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard what earlier runs wrote to --output (needed to switch models) and start over",
+    )
     parser.add_argument("--batch-size", type=int, default=16, help="images per model call")
     parser.add_argument(
         "--rows-per-part",
@@ -63,6 +71,7 @@ def main(args: argparse.Namespace) -> int:
     argv += ["--batch-size", str(args.batch_size), "--rows-per-part", str(args.rows_per_part)]
     argv += ["--max-bytes", str(args.max_bytes), "--max-pixels", str(args.max_pixels)]
     argv += ["--max-aspect-ratio", str(args.max_aspect_ratio)]
+    argv += ["--restart"] if args.restart else []
     summary = run(argv + list(getattr(args, "beam_args", None) or []))
     print(json.dumps(summary, indent=2))
     return 0

@@ -4,12 +4,16 @@
 Runs the model in-process (signature serving_default); no server needed. Images go through the
 shared decoder (vistflow.images) as in the server and the feature extractor: any format PIL
 reads (JPEG, PNG, WebP, TIFF, GIF, BMP), EXIF orientation applied, 16-bit scaled.
+A file that cannot be captioned gets one line on stderr, `vistflow caption: error: IMAGE:
+REASON: DETAIL` (reasons as batch-caption's rejects), and the others are still captioned; the
+exit code is 2 if any file was rejected, 0 if all were captioned.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 
@@ -36,9 +40,17 @@ def print_results(results: list, as_json: bool) -> None:
         print(f"{r.image}\t{r.score:.4f}\t{r.text}")
 
 
+def print_failures(command: str, failures: list) -> None:
+    """One stderr line per file that got no text, naming the file and the reason."""
+    for failure in failures:
+        print(f"vistflow {command}: error: {failure}", file=sys.stderr)
+
+
 def main(args: argparse.Namespace) -> int:
     from serving.local import LocalModel
 
     model = LocalModel(args.model)
-    print_results(model.caption(list(args.images), batch_size=max(1, args.batch_size)), args.json)
-    return 0
+    results, failures = model.caption(list(args.images), batch_size=max(1, args.batch_size))
+    print_results(results, args.json)
+    print_failures("caption", failures)
+    return 2 if failures else 0

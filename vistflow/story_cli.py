@@ -3,6 +3,8 @@
 Prints one line per image, `IMAGE<TAB>SCORE<TAB>SENTENCE`. --model is a SavedModel directory or
 a `<base>/<model>` directory (latest version); the model needs a `story` signature. Images are
 decoded as by `vistflow caption` (shared decoder: any PIL format, EXIF orientation applied).
+A story needs all five: each file that cannot be used gets one stderr line, `vistflow story:
+error: IMAGE: REASON: DETAIL`, no story is printed and the exit code is 2.
 """
 
 from __future__ import annotations
@@ -24,9 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from serving.local import LocalModel, album_images
-    from vistflow.caption_cli import print_results
+    from serving.local import ImageFailure, LocalModel, album_images, load_image
+    from vistflow.caption_cli import print_failures, print_results
 
-    album_images(args.album)  # fail on a bad folder before paying for the model load
-    print_results(LocalModel(args.model).story(args.album), args.json)
+    # Every file is checked (and named if bad) before paying for the model load.
+    loaded = [(path, load_image(path)) for path in album_images(args.album)]
+    failures = [data for _, data in loaded if isinstance(data, ImageFailure)]
+    if failures:
+        print_failures("story", failures)
+        return 2
+    print_results(LocalModel(args.model).story(loaded), args.json)
     return 0

@@ -150,8 +150,16 @@ def test_caption_images_runs_the_model_and_isolates_a_failing_image(model, image
             equal_to([("a", "/x/a.png", "a 32x24 picture"), ("c", "/x/c.jpg", "a 40x30 picture")]),
             label="rows",
         )
-        rejects = out.rejects | beam.Map(lambda r: (r["path"], r["reason"]))
-        assert_that(rejects, equal_to([("/x/bad.png", "inference_failed")]), label="rejects")
+        rejects = out.rejects | beam.Map(lambda r: (r["path"], r["reason"], r["detail"]))
+
+        def names_the_cause(got):
+            [(path, reason, detail)] = got
+            assert (path, reason) == ("/x/bad.png", "inference_failed")
+            # TF's own words for the failure, not its "Graph execution error:" preamble.
+            assert detail.startswith("InvalidArgumentError: ") and "PNG" in detail, detail
+            assert "Graph execution" not in detail and "[[{{node" not in detail
+
+        assert_that(rejects, names_the_cause, label="rejects")
 
 
 def test_parts_are_named_by_content_and_merged_sorted_without_duplicates(tmp_path):
@@ -249,7 +257,14 @@ def test_file_round_trip_then_rerun_skips_everything(model, images, tmp_path):
         ("notes", "not_an_image"),
         ("truncated", "undecodable"),
     ]
-    assert summary["captions"] == 4 and summary["rejects"] == 4
+    assert summary["captions"] == 4 and summary["rejects"] == 4 and summary["inputs"] == 8
+    assert summary["output_state"] == "new"
+    recorded = json.loads((out / "model.json").read_text())
+    assert (recorded["path"], recorded["name"], recorded["version"]) == (
+        model,
+        Path(model).parent.name,
+        1,
+    )
     first = (out / "captions.jsonl").read_bytes()
 
     again = bc.run(
@@ -257,6 +272,7 @@ def test_file_round_trip_then_rerun_skips_everything(model, images, tmp_path):
         save_main_session=False,
         test_pipeline=BeamTestPipeline(),
     )
+    assert again["output_state"] == "resume"
     assert again["skipped_already_done"] == 4  # nothing re-captioned
     assert again["read_this_run"] == 4  # only the rejects are checked again
     assert (out / "captions.jsonl").read_bytes() == first  # byte-identical, no duplicates
