@@ -41,10 +41,19 @@ def partition_ready(path: Path) -> bool:
     return (path / SUCCESS_MARKER).is_file()
 
 
+def partition_span(ds: str) -> int:
+    """The span of the partition landed for logical date `ds` (YYYY-MM-DD): YYYYMMDD.
+
+    Dates, not sequence numbers: a span then names its partition, stays the same when a run is
+    repeated or a week is backfilled, and orders like the partitions."""
+    return int(ds.replace("-", ""))
+
+
 def pipeline_config(home: Path, ds: str, overrides: dict[str, Any] | None = None):
     from pipelines.config import PipelineConfig
 
     fields: dict[str, Any] = {
+        "span": partition_span(ds),
         "data_root": str(partition_dir(home, "landing", ds)),
         "pipeline_root": str(home / "pipeline"),
         "serving_root": str(home / "serving"),
@@ -71,6 +80,8 @@ def run_pipeline_stage(
     if stage == "ingest":
         props = result.properties.get("VistExampleGen.examples", {})
         summary.update(split_summary(config, props.get("split_names")))
+    if stage == "train":  # the spans, train stories and base model the Trainer recorded
+        summary["model"] = dict(result.properties.get("Trainer.model", {}))
     if stage == "validate":
         summary["anomalies"] = anomalies_found(result.outputs.get("ExampleValidator.anomalies", []))
     if stage == "evaluate":

@@ -46,6 +46,17 @@ class PipelineConfig:
         "--direct_num_workers=1",
     )
     enable_cache: bool = True
+    # Scheduled retraining over spans (one landed partition = one span; the Airflow DAG uses the
+    # logical date as YYYYMMDD). 0: an unspanned run, trained and evaluated on its own data only.
+    span: int = 0
+    # Spans the Trainer learns from, up to this run's: "all", or the latest N (an int or "N").
+    training_window: str | int = "all"
+    # Start from the latest blessed model trained on earlier spans (a fine-tune, not from scratch).
+    warm_start: bool = True
+    # The fixed holdout the evaluator also compares candidate and baseline on: "first" (the oldest
+    # span's `holdout_split`), a span number, or "none".
+    holdout: str | int = "first"
+    holdout_split: str = "test"
 
     def __post_init__(self) -> None:
         for name in ("data_root", "pipeline_root", "serving_root"):
@@ -58,6 +69,29 @@ class PipelineConfig:
         self.train_splits = tuple(self.train_splits)
         self.eval_splits = tuple(self.eval_splits)
         self.beam_pipeline_args = tuple(self.beam_pipeline_args)
+        self.span = int(self.span)
+        self.window_spans()  # fail on a bad window now, not in the Trainer
+        self.holdout_span()
+
+    def window_spans(self) -> int:
+        """How many spans the training window holds (0 = all)."""
+        window = str(self.training_window).strip().lower()
+        if window == "all":
+            return 0
+        if not window.isdigit() or int(window) < 1:
+            raise ValueError(f"training_window {self.training_window!r}: 'all' or a number >= 1")
+        return int(window)
+
+    def holdout_span(self) -> int | None:
+        """The pinned holdout span, 0 for the oldest span ("first"), None for no holdout."""
+        holdout = str(self.holdout).strip().lower()
+        if holdout in ("none", "off", "false", ""):
+            return None
+        if holdout == "first":
+            return 0
+        if not holdout.isdigit():
+            raise ValueError(f"holdout {self.holdout!r}: 'first', a span number or 'none'")
+        return int(holdout)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

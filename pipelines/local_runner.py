@@ -43,6 +43,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trainer-config", default="{}", help="JSON custom_config for the Trainer")
     parser.add_argument("--evaluator-config", default="{}", help="JSON CaptionEvaluator options")
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
+    parser.add_argument(
+        "--span",
+        type=int,
+        default=0,
+        help="span of this data partition (e.g. its date as YYYYMMDD); with a span the Trainer "
+        "learns from every ingested span up to it (default 0: this run's data only)",
+    )
+    parser.add_argument(
+        "--training-window",
+        default=PipelineConfig.training_window,
+        help="spans to train on: 'all' or the latest N (with --span)",
+    )
+    parser.add_argument(
+        "--warm-start",
+        action=argparse.BooleanOptionalAction,
+        default=PipelineConfig.warm_start,
+        help="start from the latest blessed model of earlier spans (default: on)",
+    )
+    parser.add_argument(
+        "--holdout",
+        default=PipelineConfig.holdout,
+        help="fixed holdout also compared on (with --span): 'first' (oldest span), a span, 'none'",
+    )
+    parser.add_argument("--holdout-split", default=PipelineConfig.holdout_split)
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
@@ -61,6 +85,11 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         trainer_config=json.loads(args.trainer_config),
         evaluator_config=json.loads(args.evaluator_config),
         enable_cache=not args.no_cache,
+        span=args.span,
+        training_window=args.training_window,
+        warm_start=args.warm_start,
+        holdout=args.holdout,
+        holdout_split=args.holdout_split,
     )
     if args.beam_args:
         fields["beam_pipeline_args"] = tuple(args.beam_args)

@@ -1,7 +1,17 @@
 """The vistflow TFX pipeline: one pure `create_pipeline(config)` shared by every runner.
 
     VistExampleGen -> FeatureExtractor (examples, schema) -> StatisticsGen -> ExampleValidator
-        -> Trainer -> (latest blessed model resolver) -> CaptionEvaluator -> Pusher
+        -> (training window, warm start resolvers) -> Trainer
+        -> (latest blessed model, holdout resolvers) -> CaptionEvaluator -> Pusher
+
+Spans (`config.span` > 0: one landed partition, one span): VistExampleGen ingests only this
+partition and records its span on the Examples; the FeatureExtractor's Examples carry it. The
+Trainer learns from the window of spans up to this one (`training_window`, resolved in ML
+Metadata, so old partitions are never re-ingested), warm-started from the latest blessed model
+of earlier spans (`warm_start`), and the evaluator compares candidate and that model on this
+span's eval split and on a fixed holdout (`holdout`: the oldest span's test split by default).
+Every resolver is bounded by the run's span, so re-running an old partition resolves the same
+inputs and reuses its cached executions. With `span` 0 the Trainer sees this run's data only.
 
 The schema follows the backbone: the FeatureExtractor writes the checked-in schema with the
 dims, ranges and domains of the backbone and storage dtype it used. A pinned schema
@@ -16,20 +26,56 @@ Node ids are the components' default ids, which `pipelines.stages.STAGES` refers
 from __future__ import annotations
 
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 
 from components.atomic_pusher.component import create_pusher
 from components.caption_evaluator.component import CaptionEvaluator
 from components.feature_extractor.component import FeatureExtractor
 from components.vist_example_gen.component import VistExampleGen
+from pipelines import trainer_executor
 from pipelines.config import PipelineConfig
+from pipelines.span_resolvers import BlessedModelBeforeSpanStrategy, SpanWindowStrategy
 
 TRAINER_RUN_FN = "trainer.run.run_fn"
+WINDOW_RESOLVER = "training_window_resolver"
+WARM_START_RESOLVER = "warm_start_model_resolver"
+BASELINE_RESOLVER = "latest_blessed_model_resolver"
+HOLDOUT_RESOLVER = "holdout_examples_resolver"
+
+
+def _blessed_model_resolver(node_id: str, config: PipelineConfig) -> tfx.dsl.Resolver:
+    """The latest blessed model trained on spans before this run's (any, when unspanned)."""
+    return tfx.dsl.Resolver(
+        strategy_class=BlessedModelBeforeSpanStrategy,
+        config={"before_span": config.span},
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id(node_id)
+
+
+def _span_resolver(node_id: str, features: FeatureExtractor, **strategy) -> tfx.dsl.Resolver:
+    """Examples of earlier runs' FeatureExtractor (every span in ML Metadata), chosen by span."""
+    resolver = tfx.dsl.Resolver(
+        strategy_class=SpanWindowStrategy,
+        config=strategy,
+        # A plain Channel by producer id: every run's output, not only this run's.
+        examples=tfx.dsl.Channel(
+            type=tfx.types.standard_artifacts.Examples,
+            producer_component_id=features.id,
+            output_key="examples",
+        ),
+    ).with_id(node_id)
+    resolver.add_upstream_node(features)  # after this run's span is in ML Metadata
+    return resolver
 
 
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     """Builds the pipeline for `config` (no side effects)."""
     example_gen = VistExampleGen(
-        data_root=config.data_root, format=config.data_format, tasks=",".join(config.tasks)
+        data_root=config.data_root,
+        format=config.data_format,
+        tasks=",".join(config.tasks),
+        span=config.span,
     )
     features = FeatureExtractor(
         examples=example_gen.outputs["examples"],
@@ -50,9 +96,28 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema
     )
+    window = holdout = None
+    train_examples = features.outputs["examples"]
+    if config.span:
+        window = _span_resolver(
+            WINDOW_RESOLVER, features, max_span=config.span, num_spans=config.window_spans()
+        )
+        train_examples = window.outputs["examples"]
+        holdout_span = config.holdout_span()
+        if holdout_span is not None:
+            holdout = _span_resolver(
+                HOLDOUT_RESOLVER,
+                features,
+                max_span=config.span,
+                oldest=holdout_span == 0,
+                span=holdout_span,
+            )
+    warm_start = _blessed_model_resolver(WARM_START_RESOLVER, config) if config.warm_start else None
     trainer = tfx.components.Trainer(
         run_fn=TRAINER_RUN_FN,
-        examples=features.outputs["examples"],
+        examples=train_examples,
+        base_model=warm_start.outputs["model"] if warm_start else None,
+        custom_executor_spec=executor_spec.ExecutorClassSpec(trainer_executor.Executor),
         schema=schema,
         train_args=tfx.proto.TrainArgs(
             splits=list(config.train_splits), num_steps=config.train_steps
@@ -60,17 +125,15 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         eval_args=tfx.proto.EvalArgs(splits=list(config.eval_splits), num_steps=config.eval_steps),
         custom_config=dict(config.trainer_config),
     )
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    model_resolver = _blessed_model_resolver(BASELINE_RESOLVER, config)
     evaluator = CaptionEvaluator(
         examples=features.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
         anomalies=example_validator.outputs["anomalies"],
+        holdout_examples=holdout.outputs["examples"] if holdout else None,
         eval_split=config.eval_splits[0],
+        holdout_split=config.holdout_split,
         **dict(config.evaluator_config),
     )
     pusher = create_pusher(
@@ -90,8 +153,11 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
                 schema_gen,
                 statistics_gen,
                 example_validator,
+                window,
+                warm_start,
                 trainer,
                 model_resolver,
+                holdout,
                 evaluator,
                 pusher,
             )

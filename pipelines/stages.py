@@ -20,13 +20,13 @@ log = logging.getLogger(__name__)
 
 # Stage -> node ids of the pipeline, in pipeline order. Node ids are the component ids that
 # `pipelines.pipeline.create_pipeline` assigns; a stage runs those the pipeline has
-# (ImportSchemaGen only when the config pins a schema).
+# (ImportSchemaGen only when the config pins a schema, the span resolvers only for a span).
 STAGES: dict[str, tuple[str, ...]] = {
     "ingest": ("VistExampleGen",),
     "features": ("FeatureExtractor",),
     "validate": ("StatisticsGen", "ImportSchemaGen", "ExampleValidator"),
-    "train": ("Trainer",),
-    "evaluate": ("latest_blessed_model_resolver", "CaptionEvaluator"),
+    "train": ("training_window_resolver", "warm_start_model_resolver", "Trainer"),
+    "evaluate": ("latest_blessed_model_resolver", "holdout_examples_resolver", "CaptionEvaluator"),
     "push": ("Pusher",),
 }
 STAGE_ORDER = tuple(STAGES)

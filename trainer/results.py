@@ -33,6 +33,10 @@ COLUMNS = (
     "resumed_from_epoch",
     "export_dir",
     "config",
+    # A scheduled retraining run (pipelines/trainer_executor.py): its window and warm start.
+    "train_spans",
+    "train_stories",
+    "warm_start_from",
 )
 
 
@@ -64,6 +68,40 @@ def append_row(path: str, row: dict) -> None:
             f.write(line)
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def train_row(result, *, run_name: str = "", **extra) -> dict:
+    """The results row of a `trainer.train.TrainResult`, plus `extra` columns."""
+    import math
+    import time
+
+    best = next((h for h in result.history if h["epoch"] == result.best_epoch), {})
+    nll = best.get("val_token_nll", float("nan"))
+
+    def fmt(value) -> str:
+        return "" if value is None else f"{value:.6g}"
+
+    return {
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "run": run_name or os.path.basename(result.out_dir.rstrip("/")),
+        "model": result.hparams.model,
+        "task": result.hparams.task,
+        "epochs": result.epochs,
+        "steps": result.steps,
+        "best_epoch": result.best_epoch,
+        "train_loss": fmt(best.get("loss")),
+        "val_loss": fmt(best.get("val_loss")),
+        "val_token_nll": fmt(nll),
+        "val_perplexity": fmt(math.exp(nll) if nll == nll else None),
+        "val_token_accuracy": fmt(best.get("val_token_accuracy")),
+        "wall_time_s": result.wall_time_s,
+        "vocab_size": result.vocab_size,
+        "stopped_early": int(result.stopped_early),
+        "resumed_from_epoch": result.resumed_from_epoch,
+        "export_dir": result.export_dir,
+        "config": result.hparams.to_dict(),
+        **extra,
+    }
 
 
 def read_rows(path: str) -> list[dict]:

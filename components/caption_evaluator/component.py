@@ -28,7 +28,7 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.types.system_executions import Evaluate
 
-from components.caption_evaluator import executor
+from components.caption_evaluator import executor, holdout
 from components.caption_evaluator.executor import EvalConfig
 
 
@@ -46,6 +46,7 @@ class CaptionEvaluatorSpec(types.ComponentSpec):
         executor.BATCH_SIZE_KEY: ExecutionParameter(type=int),
         executor.SIGNATURE_KEY: ExecutionParameter(type=str),
         executor.REPORT_SAMPLES_KEY: ExecutionParameter(type=int),
+        executor.HOLDOUT_SPLIT_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
         standard_component_specs.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
@@ -56,6 +57,11 @@ class CaptionEvaluatorSpec(types.ComponentSpec):
         # ExampleValidator's output: any anomaly means no blessing (the model is not scored).
         standard_component_specs.ANOMALIES_KEY: ChannelParameter(
             type=standard_artifacts.ExampleAnomalies, optional=True
+        ),
+        # A fixed holdout (e.g. the oldest span's Examples): candidate and baseline are scored
+        # on its `holdout_split` too, and the candidate must not be worse there either.
+        holdout.HOLDOUT_EXAMPLES_KEY: ChannelParameter(
+            type=standard_artifacts.Examples, optional=True
         ),
     }
     OUTPUTS = {
@@ -84,8 +90,10 @@ class CaptionEvaluator(base_component.BaseComponent):
         model: types.BaseChannel,
         baseline_model: types.BaseChannel | None = None,
         anomalies: types.BaseChannel | None = None,
+        holdout_examples: types.BaseChannel | None = None,
         *,
         eval_split: str = "val",
+        holdout_split: str = "test",
         profile: str = "coco",
         gate_metric: str = "CIDEr",
         thresholds: Mapping[str, float] | None = None,
@@ -104,7 +112,11 @@ class CaptionEvaluator(base_component.BaseComponent):
           baseline_model: optional Model to compare with, usually the latest blessed one.
           anomalies: optional ExampleValidator output; when any split has anomalies the
             candidate is not blessed (so a single pipeline run never pushes on bad data).
+          holdout_examples: optional Examples of a fixed holdout (the same from run to run);
+            candidate and baseline are also scored on its `holdout_split`, and the candidate is
+            not blessed when it is worse than the baseline there (beyond `tolerance`).
           eval_split: the split decoded and scored.
+          holdout_split: the split of `holdout_examples` scored.
           profile: scoring protocol: "coco", "vist-challenge" or "vist-album".
           gate_metric: the metric compared with the baseline.
           thresholds: lower bounds on candidate metrics, e.g. {"Bleu_4": 0.05}.
@@ -126,6 +138,7 @@ class CaptionEvaluator(base_component.BaseComponent):
             batch_size=int(batch_size),
             signature_name=signature_name,
             report_samples=int(report_samples),
+            holdout_split=holdout_split,
         )
         config.validate()  # fail when the pipeline is built, not hours later in the run
         spec = CaptionEvaluatorSpec(
@@ -133,7 +146,9 @@ class CaptionEvaluator(base_component.BaseComponent):
             model=model,
             baseline_model=baseline_model,
             anomalies=anomalies,
+            holdout_examples=holdout_examples,
             eval_split=config.eval_split,
+            holdout_split=config.holdout_split,
             profile=config.profile,
             gate_metric=config.gate_metric,
             thresholds=json.dumps(config.thresholds, sort_keys=True),

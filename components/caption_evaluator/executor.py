@@ -30,8 +30,9 @@ from tfx.utils import io_utils, path_utils
 
 from components.caption_evaluator import anomalies as anomaly_reader
 from components.caption_evaluator import blessing as blessing_rules
-from components.caption_evaluator import blessing_artifact, decoding, report
-from components.caption_evaluator.blessing_artifact import METRICS_FILE, REASONS_FILE, REPORT_FILE
+from components.caption_evaluator import blessing_artifact, decoding, holdout, report_page
+from components.caption_evaluator.blessing_artifact import METRICS_FILE, REASONS_FILE
+from components.caption_evaluator.report_page import choose_samples  # noqa: F401 - public here
 from vistflow.errors import VistflowError
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ METEOR_KEY = "meteor"
 BATCH_SIZE_KEY = "batch_size"
 SIGNATURE_KEY = "signature_name"
 REPORT_SAMPLES_KEY = "report_samples"
+HOLDOUT_SPLIT_KEY = holdout.HOLDOUT_SPLIT_KEY
 
 PROFILES = ("coco", "vist-challenge", "vist-album")
 METEOR_MODES = ("java", "nltk", "none")
@@ -69,6 +71,7 @@ class EvalConfig:
     batch_size: int = 32
     signature_name: str = "from_features"
     report_samples: int = 6
+    holdout_split: str = "test"  # of the `holdout_examples` input, when there is one
 
     @classmethod
     def from_exec_properties(cls, props: Mapping[str, Any]) -> EvalConfig:
@@ -92,6 +95,7 @@ class EvalConfig:
             batch_size=int(get(BATCH_SIZE_KEY, cls.batch_size)),
             signature_name=str(get(SIGNATURE_KEY, cls.signature_name)),
             report_samples=int(get(REPORT_SAMPLES_KEY, cls.report_samples)),
+            holdout_split=str(get(HOLDOUT_SPLIT_KEY, cls.holdout_split)),
         )
         config.validate()
         return config
@@ -158,18 +162,6 @@ def _meteor_jvm(config: EvalConfig) -> Iterator[Any]:
         yield jvm
 
 
-def _item_scores(result: Any, metric: str) -> dict[str, float]:
-    """Per-item values of one metric, whichever way the scorer nests `per_item`."""
-    per_item = getattr(result, "per_item", None) or {}
-    if isinstance(per_item.get(metric), Mapping):  # {metric: {id: value}}
-        return {str(k): float(v) for k, v in per_item[metric].items()}
-    return {  # {id: {metric: value}}
-        str(k): float(v[metric])
-        for k, v in per_item.items()
-        if isinstance(v, Mapping) and v.get(metric) is not None
-    }
-
-
 def _finite(metrics: Mapping[str, Any]) -> dict[str, float]:
     out = {}
     for name, value in metrics.items():
@@ -178,16 +170,6 @@ def _finite(metrics: Mapping[str, Any]) -> dict[str, float]:
         except (TypeError, ValueError):
             continue
     return out
-
-
-def _grid(meta: decoding.ExampleMeta, attention) -> tuple[int, int] | None:
-    if attention is None:
-        return None
-    cells = attention.shape[-1]
-    if len(meta.local_shape) == 3 and meta.local_shape[0] * meta.local_shape[1] == cells:
-        return int(meta.local_shape[0]), int(meta.local_shape[1])
-    side = int(math.isqrt(cells))
-    return (side, side) if side * side == cells else None
 
 
 def saved_model_path(model: types.Artifact) -> str:
@@ -207,23 +189,6 @@ def saved_model_path(model: types.Artifact) -> str:
         if fileio.exists(os.path.join(path, "saved_model.pb")):
             return path
     raise VistflowError(f"{model.uri}: Model artifact holds no SavedModel (looked in {candidates})")
-
-
-def choose_samples(item_ids: Sequence[str], scores: Mapping[str, float], n: int) -> list[str]:
-    """`n` items for the report: the worst half and the best half by the candidate's score.
-
-    Without per-item scores, the first `n` ids (sorted) - deterministic either way.
-    """
-    if n <= 0:
-        return []
-    scored = sorted((i for i in item_ids if i in scores), key=lambda i: (scores[i], i))
-    if not scored:
-        return sorted(item_ids)[:n]
-    if len(scored) <= n:
-        return scored
-    worst = scored[: (n + 1) // 2]
-    best = scored[len(scored) - n // 2 :]
-    return worst + best
 
 
 class Executor(base_executor.BaseExecutor):
@@ -307,6 +272,17 @@ class Executor(base_executor.BaseExecutor):
                 base_result = _score(
                     base_text, references, config, stories=stories, meteor_scorer=jvm
                 )
+            held = None
+            for held_examples in input_dict.get(holdout.HOLDOUT_EXAMPLES_KEY) or []:
+                held = holdout.evaluate(
+                    held_examples,
+                    config.holdout_split,
+                    model,
+                    baseline,
+                    profile=config.profile,
+                    decode=lambda m, f: self._decode(m, f, config),
+                    score=lambda t, r, s: _score(t, r, config, stories=s, meteor_scorer=jvm),
+                )
 
         cand_metrics = _finite(cand_result.metrics)
         base_metrics = _finite(base_result.metrics) if base_result is not None else None
@@ -319,6 +295,9 @@ class Executor(base_executor.BaseExecutor):
             gate_metric=config.gate_metric,
             tolerance=config.tolerance,
         )
+        if held is not None:  # not worse than the baseline on the fixed holdout either
+            checks += held.checks(config.gate_metric, config.tolerance)
+            blessed = all(c.passed for c in checks)
         for check in checks:
             logger.info("check %s: %s", "passed" if check.passed else "FAILED", check.detail)
 
@@ -336,6 +315,7 @@ class Executor(base_executor.BaseExecutor):
             base_decoded=base_decoded,
             base_text=base_text,
             base_result=base_result,
+            held=held,
             exec_properties=exec_properties,
         )
         logger.info(
@@ -371,6 +351,7 @@ class Executor(base_executor.BaseExecutor):
         base_decoded: _Decoded | None,
         base_text: dict[str, str] | None,
         base_result: Any,
+        held: holdout.HoldoutResult | None,
         exec_properties: Mapping[str, Any],
     ) -> None:
         uri = blessing.uri
@@ -399,6 +380,7 @@ class Executor(base_executor.BaseExecutor):
                 "signature": str(cand_result.signature),
             },
             "baseline": None,
+            "holdout": held.to_json() if held is not None else None,
         }
         if base_result is not None and baseline is not None:
             metrics_doc["baseline"] = {
@@ -418,7 +400,7 @@ class Executor(base_executor.BaseExecutor):
             lines.append(json.dumps(row, ensure_ascii=False))
         io_utils.write_string_file(os.path.join(uri, PREDICTIONS_FILE), "\n".join(lines) + "\n")
 
-        self._write_report(
+        report_page.write_report(
             uri,
             blessed,
             checks,
@@ -430,6 +412,7 @@ class Executor(base_executor.BaseExecutor):
             cand_result,
             base_decoded,
             base_result,
+            extra_context=held.context(config.gate_metric) if held is not None else None,
         )
 
         blessing_artifact.mark(
@@ -446,70 +429,9 @@ class Executor(base_executor.BaseExecutor):
         blessing.set_string_custom_property(SIGNATURE_PROPERTY, str(cand_result.signature))
         blessing.set_string_custom_property("eval_split", config.eval_split)
         blessing.set_int_custom_property("eval_items", len(items))
-
-    def _write_report(
-        self,
-        uri: str,
-        blessed: bool,
-        checks: list[blessing_rules.Check],
-        config: EvalConfig,
-        model: types.Artifact,
-        baseline: types.Artifact | None,
-        items: list[decoding.EvalItem],
-        candidate: _Decoded,
-        cand_result: Any,
-        base_decoded: _Decoded | None,
-        base_result: Any,
-    ) -> None:
-        by_id = {item.item_id: item for item in items}
-        cand_scores = _item_scores(cand_result, config.gate_metric)
-        base_scores = _item_scores(base_result, config.gate_metric) if base_result else {}
-        samples = []
-        for item_id in choose_samples(list(by_id), cand_scores, config.report_samples):
-            item = by_id[item_id]
-            preds = item.predictions(candidate.predictions, per_story=candidate.model.per_story)
-            base_preds = (
-                item.predictions(base_decoded.predictions, per_story=base_decoded.model.per_story)
-                if base_decoded is not None
-                else None
-            )
-            samples.append(
-                report.Sample(
-                    item_id=item_id,
-                    photos=item.photos,
-                    references=item.references,
-                    candidate=preds,
-                    baseline=base_preds,
-                    candidate_score=cand_scores.get(item_id),
-                    baseline_score=base_scores.get(item_id),
-                    grid=_grid(item.example, preds[0].attention if preds else None),
-                )
-            )
-        html = report.render_report(
-            blessed=blessed,
-            checks=checks,
-            candidate=report.ModelSummary(
-                "candidate", model.uri, _finite(cand_result.metrics), str(cand_result.signature)
-            ),
-            baseline=(
-                report.ModelSummary(
-                    "baseline",
-                    baseline.uri,
-                    _finite(base_result.metrics),
-                    str(base_result.signature),
-                )
-                if baseline is not None and base_result is not None
-                else None
-            ),
-            gate_metric=config.gate_metric,
-            samples=samples,
-            context={
-                "eval split": config.eval_split,
-                "items scored": str(len(items)),
-                "profile": config.profile,
-                "METEOR": config.meteor,
-                "gate": f"{config.gate_metric} (tolerance {config.tolerance:g})",
-                "thresholds": json.dumps(dict(config.thresholds or {}), sort_keys=True),
-            },
-        )
-        report.write_report(os.path.join(uri, REPORT_FILE), html)
+        if held is not None:
+            blessing.set_int_custom_property("holdout_span", held.span)
+            blessing.set_string_custom_property("holdout_split", held.split)
+            for name, value in held.candidate.items():
+                if not math.isnan(value):
+                    blessing.set_float_custom_property(f"holdout_{name}", value)

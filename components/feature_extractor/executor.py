@@ -87,6 +87,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         meta = extract_features(patterns, output.uri, config, pipeline=self._make_beam_pipeline())
 
         output.split_names = artifact_utils.encode_split_names(splits)
+        # The same partition, with features: the same span (training windows resolve on it).
+        output.span = int(examples.span or 0)
         examples_utils.set_payload_format(output, _SEQUENCE)
         # Searchable in ML Metadata: which network made these features, and whether it was real.
         output.set_string_custom_property("backbone", config.backbone)

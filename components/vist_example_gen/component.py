@@ -47,6 +47,9 @@ class VistExampleGenSpec(component_spec.ComponentSpec):
         executor.MAX_IMAGE_PIXELS_KEY: component_spec.ExecutionParameter(type=int, optional=True),
         executor.MAX_ASPECT_RATIO_KEY: component_spec.ExecutionParameter(type=float, optional=True),
         executor.NUM_SHARDS_KEY: component_spec.ExecutionParameter(type=int, optional=True),
+        # The partition's span (TFX span semantics: one landed partition = one span), set as the
+        # standard `span` property of the output Examples; 0 = not a spanned partition.
+        executor.SPAN_KEY: component_spec.ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {
@@ -73,8 +76,10 @@ class VistExampleGen(base_beam_component.BaseBeamComponent):
         max_image_pixels: int = DEFAULT_MAX_PIXELS,
         max_aspect_ratio: float = ImageLimits().max_aspect,
         num_shards: int = DEFAULT_NUM_SHARDS,
+        span: int = 0,
     ):
-        """Args are those of `vistflow ingest` (tasks comma-separated: "sis", "sis,dii")."""
+        """Args are those of `vistflow ingest` (tasks comma-separated: "sis", "sis,dii"), and
+        `span`: the partition's span number, recorded on the Examples (and the report)."""
         spec = VistExampleGenSpec(
             data_root=data_root,
             format=format,
@@ -84,6 +89,7 @@ class VistExampleGen(base_beam_component.BaseBeamComponent):
             max_image_pixels=max_image_pixels,
             max_aspect_ratio=max_aspect_ratio,
             num_shards=num_shards,
+            span=span,
             examples=Channel(type=standard_artifacts.Examples),
             rejects=Channel(type=Rejects),
             report=Channel(type=DataQualityReport),

@@ -30,6 +30,7 @@ MAX_IMAGE_PIXELS_KEY = "max_image_pixels"
 MAX_IMAGE_BYTES_KEY = "max_image_bytes"
 MAX_ASPECT_RATIO_KEY = "max_aspect_ratio"
 NUM_SHARDS_KEY = "num_shards"
+SPAN_KEY = "span"
 EXAMPLES_KEY = "examples"
 REJECTS_KEY = "rejects"
 REPORT_KEY = "report"
@@ -108,6 +109,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             examples, example_gen_pb2.PayloadFormat.FORMAT_TF_SEQUENCE_EXAMPLE
         )
         examples_utils.set_file_format(examples, "tfrecords_gzip")
+        # TFX span semantics (ExampleGen's driver sets the same property): one partition, one span.
+        span = int(exec_properties.get(SPAN_KEY) or 0)
+        examples.span = span
+        report.set_int_custom_property(SPAN_KEY, span)
         totals = summary["totals"]
         # Counts on the artifacts, so a pipeline (or Airflow) can gate on them without files.
         for artifact in (report, rejects):

@@ -86,3 +86,109 @@ def test_split_summary_with_every_needed_split(tmp_path):
     assert summary["splits_message"] == "splits train, val"
     # No split_names at all (nothing ingested): every needed split is missing.
     assert sorted(split_summary(_config(tmp_path), None)["missing_splits"]) == ["train", "val"]
+
+
+def test_unspanned_run_trains_on_its_own_examples_warm_started(tmp_path):
+    from pipelines.pipeline import create_pipeline
+    from pipelines.stages import stage_nodes
+
+    pipeline = create_pipeline(_config(tmp_path))
+    nodes = {c.id: c for c in pipeline.components}
+    assert "training_window_resolver" not in nodes and "holdout_examples_resolver" not in nodes
+    assert _producer(nodes["Trainer"].inputs["examples"]) == "FeatureExtractor"
+    assert _producer(nodes["Trainer"].inputs["base_model"]) == "warm_start_model_resolver"
+    assert "holdout_examples" not in nodes["CaptionEvaluator"].inputs
+    assert stage_nodes("train", pipeline) == ("warm_start_model_resolver", "Trainer")
+
+
+def test_spanned_run_trains_on_a_window_and_is_evaluated_on_the_holdout(tmp_path):
+    from pipelines.pipeline import create_pipeline
+    from pipelines.stages import stage_nodes
+
+    config = _config(tmp_path, span=20261019, training_window="2", holdout_split="test")
+    pipeline = create_pipeline(config)
+    nodes = {c.id: c for c in pipeline.components}
+    assert nodes["VistExampleGen"].exec_properties["span"] == 20261019
+    window = nodes["training_window_resolver"]
+    assert window.exec_properties["source_uri"] == {"max_span": 20261019, "num_spans": 2}
+    assert "FeatureExtractor" in {n.id for n in window.upstream_nodes}
+    assert _producer(nodes["Trainer"].inputs["examples"]) == "training_window_resolver"
+    holdout = nodes["holdout_examples_resolver"]
+    assert holdout.exec_properties["source_uri"] == {
+        "max_span": 20261019,
+        "oldest": True,
+        "span": 0,
+    }
+    evaluator = nodes["CaptionEvaluator"]
+    assert _producer(evaluator.inputs["holdout_examples"]) == "holdout_examples_resolver"
+    assert evaluator.exec_properties["holdout_split"] == "test"
+    # The evaluator compares on this partition's own val split.
+    assert _producer(evaluator.inputs["examples"]) == "FeatureExtractor"
+    for resolver in ("warm_start_model_resolver", "latest_blessed_model_resolver"):
+        assert nodes[resolver].exec_properties["source_uri"] == {"before_span": 20261019}
+    assert stage_nodes("train", pipeline) == (
+        "training_window_resolver",
+        "warm_start_model_resolver",
+        "Trainer",
+    )
+    assert stage_nodes("evaluate", pipeline) == (
+        "latest_blessed_model_resolver",
+        "holdout_examples_resolver",
+        "CaptionEvaluator",
+    )
+
+
+def test_no_warm_start_and_no_holdout(tmp_path):
+    from pipelines.pipeline import create_pipeline
+
+    config = _config(tmp_path, span=7, warm_start=False, holdout="none")
+    nodes = {c.id: c for c in create_pipeline(config).components}
+    assert "base_model" not in nodes["Trainer"].inputs
+    assert "warm_start_model_resolver" not in nodes and "holdout_examples_resolver" not in nodes
+    pinned = _config(tmp_path, span=7, holdout=3)
+    nodes = {c.id: c for c in create_pipeline(pinned).components}
+    assert nodes["holdout_examples_resolver"].exec_properties["source_uri"]["span"] == 3
+
+
+def test_window_and_holdout_settings_are_checked(tmp_path):
+    assert _config(tmp_path).window_spans() == 0
+    assert _config(tmp_path, training_window=4).window_spans() == 4
+    with pytest.raises(ValueError, match="training_window 'last'"):
+        _config(tmp_path, training_window="last")
+    with pytest.raises(ValueError, match="holdout 'oldest'"):
+        _config(tmp_path, holdout="oldest")
+    assert _config(tmp_path, holdout="none").holdout_span() is None
+
+
+def test_airflow_partition_span_is_the_logical_date(tmp_path):
+    from pipelines.airflow_tasks import partition_span, pipeline_config
+
+    assert partition_span("2026-11-02") == 20261102
+    config = pipeline_config(tmp_path, "2026-11-02")
+    assert config.span == 20261102 and config.data_root.endswith("landing/2026-11-02")
+
+
+def test_vistflow_run_flags_set_the_retraining_fields(tmp_path):
+    import argparse
+
+    from pipelines.local_runner import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    base = ["--data-root", "d", "--pipeline-root", "p", "--serving-root", "s"]
+
+    def config(argv):
+        args = parser.parse_args(argv)
+        args.beam_args = []  # what `vistflow run` passes when no Beam options follow
+        return config_from_args(args)
+
+    defaults = config(base)
+    assert defaults.span == 0 and defaults.training_window == "all"
+    assert defaults.warm_start is True and defaults.holdout == "first"
+    custom = config(
+        [*base, "--span", "20261102", "--training-window", "3", "--no-warm-start"]
+        + ["--holdout", "none", "--holdout-split", "val"]
+    )
+    assert custom.span == 20261102 and custom.window_spans() == 3
+    assert custom.warm_start is False and custom.holdout_span() is None
+    assert custom.holdout_split == "val"

@@ -432,3 +432,84 @@ def test_real_scoring_of_stories_follows_the_vist_challenge_protocol(fakes, eval
         in (metrics["candidate"]["signature"])
     )
     assert metrics["candidate"]["metrics"]["Bleu_1"] == pytest.approx(1.0)
+
+
+def _run_with_holdout(fakes, eval_world, out_dir, candidate, baseline, **props):
+    holdout = fakes.examples_artifact(eval_world["examples"])
+    holdout.span = 20261005
+    inputs = {
+        "examples": [fakes.examples_artifact(eval_world["examples"])],
+        "model": [fakes.model_artifact(eval_world[candidate], artifact_id=11)],
+        "baseline_model": [fakes.model_artifact(eval_world[baseline], artifact_id=7)],
+        "holdout_examples": [holdout],
+    }
+    blessing = fakes.blessing_artifact(out_dir)
+    executor.Executor().Do(inputs, {"blessing": [blessing]}, _props(holdout_split="val", **props))
+    reasons = json.loads((out_dir / "reasons.json").read_text())
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    return blessing, reasons, metrics
+
+
+def test_holdout_scores_both_models_and_is_reported(fakes, eval_world, tmp_path, scored_with_fake):
+    blessing, reasons, metrics = _run_with_holdout(fakes, eval_world, tmp_path, "good", "half")
+    assert blessing.get_int_custom_property("blessed") == 1
+    assert [(c["name"], c["passed"]) for c in reasons["checks"]] == [
+        ("baseline", True),
+        ("holdout_baseline", True),
+    ]
+    held = metrics["holdout"]
+    assert held["span"] == 20261005 and held["split"] == "val" and held["items"] == 6
+    assert held["candidate"]["CIDEr"] == pytest.approx(1.0)
+    assert held["baseline"]["CIDEr"] == pytest.approx(0.5)
+    assert blessing.get_int_custom_property("holdout_span") == 20261005
+    assert blessing.get_float_custom_property("holdout_CIDEr") == pytest.approx(1.0)
+    assert len(scored_with_fake) == 4  # candidate and baseline, on val and on the holdout
+    html = (tmp_path / "report.html").read_text()
+    assert "span 20261005, split val (6 items)" in html
+    assert "holdout CIDEr candidate" in html and "1.0000" in html and "0.5000" in html
+
+
+def test_candidate_worse_on_the_holdout_is_not_blessed(
+    fakes, eval_world, tmp_path, scored_with_fake
+):
+    blessing, reasons, _ = _run_with_holdout(
+        fakes, eval_world, tmp_path, "half", "good", tolerance=0.2
+    )
+    assert blessing.get_int_custom_property("blessed") == 0
+    held = reasons["checks"][-1]
+    assert held["name"] == "holdout_baseline" and held["passed"] is False
+    assert held["detail"].startswith("holdout (span 20261005, val): CIDEr 0.5000 vs baseline")
+
+
+def test_holdout_check_alone_can_refuse():
+    """Fine on this week's split, worse on the fixed holdout: the holdout check fails."""
+    from components.caption_evaluator.holdout import HoldoutResult
+
+    result = HoldoutResult(
+        uri="/h",
+        span=3,
+        split="test",
+        items=5,
+        candidate={"CIDEr": 0.2},
+        baseline={"CIDEr": 0.9},
+        signature="s",
+    )
+    (check,) = result.checks("CIDEr", tolerance=0.1)
+    assert check.name == "holdout_baseline" and check.passed is False
+    assert check.threshold == pytest.approx(0.8)
+    within = HoldoutResult(**{**result.to_json(), "candidate": {"CIDEr": 0.85}})
+    assert within.checks("CIDEr", tolerance=0.1)[0].passed is True
+    assert HoldoutResult(**{**result.to_json(), "baseline": None}).checks("CIDEr", 0.1) == []
+
+
+def test_component_takes_a_holdout(fakes):
+    from tfx import v1 as tfx
+
+    examples = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples)
+    model = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model)
+    evaluator = CaptionEvaluator(
+        examples=examples, model=model, holdout_examples=examples, holdout_split="test"
+    )
+    assert evaluator.exec_properties["holdout_split"] == "test"
+    assert evaluator.inputs["holdout_examples"].type is tfx.types.standard_artifacts.Examples
+    assert component.CaptionEvaluatorSpec.INPUTS["holdout_examples"].optional
