@@ -1,5 +1,13 @@
 """Scheduled retraining: new VIST data partition -> TFX pipeline, one Airflow task per stage.
 
+Each week's partition is ingested once, as span YYYYMMDD of its logical date. The Trainer learns
+from the window of spans up to this one (`training_window`, default all), warm-started from the
+latest blessed model of earlier spans (`warm_start`), and the evaluator compares candidate and
+that model on this week's val split and on a fixed holdout (`holdout`, default the oldest span's
+test split). Set them in <home>/pipeline_config.json or per run with
+`--conf '{"pipeline_overrides": {...}}'`. Re-running an old week resolves what it resolved the
+first time: cached executions, nothing new pushed.
+
 Each stage task runs its part of the same TFX pipeline (a partial run that snapshots the previous
 stage's pipeline run), so ML Metadata lineage covers the whole DAG run and a failed stage retries
 alone. A partition without the splits training needs (`train_splits`, `eval_splits`; the

@@ -26,7 +26,6 @@ Node ids are the components' default ids, which `pipelines.stages.STAGES` refers
 from __future__ import annotations
 
 from tfx import v1 as tfx
-from tfx.dsl.components.base import executor_spec
 
 from components.atomic_pusher.component import create_pusher
 from components.caption_evaluator.component import CaptionEvaluator
@@ -100,7 +99,11 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     train_examples = features.outputs["examples"]
     if config.span:
         window = _span_resolver(
-            WINDOW_RESOLVER, features, max_span=config.span, num_spans=config.window_spans()
+            WINDOW_RESOLVER,
+            features,
+            max_span=config.span,
+            num_spans=config.window_spans(),
+            splits=sorted({*config.train_splits, *config.eval_splits}),
         )
         train_examples = window.outputs["examples"]
         holdout_span = config.holdout_span()
@@ -111,13 +114,13 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
                 max_span=config.span,
                 oldest=holdout_span == 0,
                 span=holdout_span,
+                splits=[config.holdout_split],
             )
     warm_start = _blessed_model_resolver(WARM_START_RESOLVER, config) if config.warm_start else None
-    trainer = tfx.components.Trainer(
+    trainer = trainer_executor.Trainer(
         run_fn=TRAINER_RUN_FN,
         examples=train_examples,
         base_model=warm_start.outputs["model"] if warm_start else None,
-        custom_executor_spec=executor_spec.ExecutorClassSpec(trainer_executor.Executor),
         schema=schema,
         train_args=tfx.proto.TrainArgs(
             splits=list(config.train_splits), num_steps=config.train_steps

@@ -50,13 +50,22 @@ def select_spans(
 
 class SpanWindowStrategy(resolver.ResolverStrategy):
     """Examples of the spans up to the run's: all, the latest `num_spans`, or only the oldest
-    (`oldest=True`: the fixed holdout) or one pinned `span`."""
+    (`oldest=True`: the fixed holdout) or one pinned `span`. Only Examples holding every split
+    in `splits` count (a partition landed without a train split is no training data)."""
 
-    def __init__(self, max_span: int, num_spans: int = 0, oldest: bool = False, span: int = 0):
+    def __init__(
+        self,
+        max_span: int,
+        num_spans: int = 0,
+        oldest: bool = False,
+        span: int = 0,
+        splits: list[str] | None = None,
+    ):
         self._max_span = int(max_span)
         self._num_spans = int(num_spans)
         self._oldest = bool(oldest)
         self._span = int(span)
+        self._splits = list(splits or [])
 
     def resolve_artifacts(
         self, store: Any, input_dict: dict[str, list[types.Artifact]]
@@ -65,6 +74,8 @@ class SpanWindowStrategy(resolver.ResolverStrategy):
         for key, artifacts in input_dict.items():
             if self._span:
                 artifacts = [a for a in artifacts if span_of(a) == self._span]
+            if self._splits:
+                artifacts = [a for a in artifacts if _has_splits(a, self._splits)]
             result[key] = select_spans(
                 artifacts, max_span=self._max_span, num_spans=self._num_spans, oldest=self._oldest
             )
@@ -99,6 +110,13 @@ class BlessedModelBeforeSpanStrategy(resolver.ResolverStrategy):
                 continue  # trained on this run's span or a later one (a re-run of an old week)
             return {model_key: [model], blessing_key: [blessed[model.id]]}
         return {model_key: [], blessing_key: []}
+
+
+def _has_splits(artifact: types.Artifact, splits: list[str]) -> bool:
+    from tfx.types import artifact_utils
+
+    present = artifact_utils.decode_split_names(artifact.split_names or "[]")
+    return all(s in present for s in splits)
 
 
 def _type_is(artifacts: list[types.Artifact], key: str, name: str) -> bool:

@@ -110,7 +110,11 @@ def test_spanned_run_trains_on_a_window_and_is_evaluated_on_the_holdout(tmp_path
     nodes = {c.id: c for c in pipeline.components}
     assert nodes["VistExampleGen"].exec_properties["span"] == 20261019
     window = nodes["training_window_resolver"]
-    assert window.exec_properties["source_uri"] == {"max_span": 20261019, "num_spans": 2}
+    assert window.exec_properties["source_uri"] == {
+        "max_span": 20261019,
+        "num_spans": 2,
+        "splits": ["train", "val"],
+    }
     assert "FeatureExtractor" in {n.id for n in window.upstream_nodes}
     assert _producer(nodes["Trainer"].inputs["examples"]) == "training_window_resolver"
     holdout = nodes["holdout_examples_resolver"]
@@ -118,6 +122,7 @@ def test_spanned_run_trains_on_a_window_and_is_evaluated_on_the_holdout(tmp_path
         "max_span": 20261019,
         "oldest": True,
         "span": 0,
+        "splits": ["test"],
     }
     evaluator = nodes["CaptionEvaluator"]
     assert _producer(evaluator.inputs["holdout_examples"]) == "holdout_examples_resolver"
@@ -192,3 +197,11 @@ def test_vistflow_run_flags_set_the_retraining_fields(tmp_path):
     assert custom.span == 20261102 and custom.window_spans() == 3
     assert custom.warm_start is False and custom.holdout_span() is None
     assert custom.holdout_split == "val"
+
+
+def test_trainer_runs_the_executor_that_records_spans(tmp_path):
+    from pipelines import trainer_executor
+    from pipelines.pipeline import create_pipeline
+
+    nodes = {c.id: c for c in create_pipeline(_config(tmp_path, span=3)).components}
+    assert nodes["Trainer"].executor_spec.executor_class is trainer_executor.Executor

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 
-def _examples(artifact_id: int, span: int):
-    from tfx.types import standard_artifacts
+def _examples(artifact_id: int, span: int, splits=("train", "val", "test")):
+    from tfx.types import artifact_utils, standard_artifacts
 
     a = standard_artifacts.Examples()
     a.id, a.span, a.uri = artifact_id, span, f"/ex/{artifact_id}"
+    a.split_names = artifact_utils.encode_split_names(list(splits))
     return a
 
 
@@ -56,6 +57,17 @@ def test_holdout_is_the_oldest_span_or_a_pinned_one():
     assert _window(max_span=4, oldest=True) == [(1, 1)]
     assert _window(max_span=4, span=2) == [(5, 2)]
     assert _window(max_span=1, span=3) == []  # a pinned span after the run's: no holdout
+
+
+def test_spans_without_the_needed_splits_are_left_out():
+    from pipelines.span_resolvers import SpanWindowStrategy
+
+    arts = [_examples(1, 1), _examples(2, 2, splits=("val",)), _examples(3, 3)]
+    window = SpanWindowStrategy(max_span=3, splits=["train", "val"])
+    assert [a.id for a in window.resolve_artifacts(None, {"examples": arts})["examples"]] == [3, 1]
+    holdout = SpanWindowStrategy(max_span=3, oldest=True, splits=["test"])
+    arts[0] = _examples(1, 1, splits=("train", "val"))  # the oldest has no test split
+    assert [a.id for a in holdout.resolve_artifacts(None, {"examples": arts})["examples"]] == [3]
 
 
 def _base(before_span: int, models, blessings) -> list[int]:
