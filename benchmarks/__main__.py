@@ -19,6 +19,7 @@ BENCHMARKS = (
     "dag_parse",
     "alignment",
     "quality",
+    "retraining",
     "demo",
 )
 
