@@ -4,8 +4,8 @@ One module-scoped home is shared so the runs build on each other as in productio
 come from a real network, mobilenet_v2 (random weights; the synthetic images are 64 px), and
 are validated against the schema derived for it. A first retraining passes validation, meets
 the Bleu_1 threshold and pushes version 1; re-running the same interval changes nothing; a
-deliberately degraded trainer on a new partition misses the threshold and the pushed model's
-score and pushes nothing; a partition validated against a pinned schema of another backbone
+deliberately degraded trainer (from scratch) on a new partition misses the threshold and the
+pushed model's score on D2's val split and on the fixed holdout, and pushes nothing; a partition validated against a pinned schema of another backbone
 stops at the `validate` gate with its anomalies recorded; a partition with only a val split stops
 after ingest, naming the missing split files; the data-quality DAG reports on partitions;
 batch captioning captions a collection with the pushed model.
@@ -146,7 +146,8 @@ def test_rerunning_an_interval_is_idempotent(airflow_home, vhome):
 
 
 def test_degraded_model_is_not_pushed(airflow_home, vhome):
-    conf = {"pipeline_overrides": {"trainer_config": DEGRADED}}
+    # From scratch: warm-started from D1's model, a frozen learning rate would keep D1's weights.
+    conf = {"pipeline_overrides": {"trainer_config": DEGRADED, "warm_start": False}}
     log = dags_test(airflow_home, vhome, "vist_retraining", D2, conf)
     states = task_states(log)
     assert states["evaluate"] == "SUCCESS"  # the gate itself ran and decided
@@ -160,6 +161,8 @@ def test_degraded_model_is_not_pushed(airflow_home, vhome):
     assert found[("threshold", "Bleu_1")]["passed"] is False, found
     assert found[("threshold", "Bleu_1")]["value"] < BLEU_1_THRESHOLD
     assert found[("baseline", "Bleu_1")]["passed"] is False, found
+    # ... and below it on the fixed holdout (D1's test split) too.
+    assert found[("holdout_baseline", "Bleu_1")]["passed"] is False, found
 
 
 def test_features_that_mismatch_the_schema_stop_at_validate(airflow_home, vhome):
