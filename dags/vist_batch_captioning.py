@@ -2,8 +2,10 @@
 
 Waits for <home>/collections/<ds>/_SUCCESS, then runs the Beam batch-captioning job over it with
 the highest complete model version under <home>/serving/<model>/, writing
-<home>/captions/<ds>/captions.jsonl and rejects.jsonl. Rerunning the task resumes: images already
-captioned are skipped and no line is duplicated.
+<home>/captions/<ds>/captions.jsonl and rejects.jsonl. A retry resumes: images already
+captioned are skipped and no line is duplicated. A run cleared after a newer model was pushed
+captions the partition again with it (param `restart_with_new_model`; off: the task fails
+naming both models); captions of two models are never mixed.
 """
 
 from __future__ import annotations
@@ -27,7 +29,13 @@ RETRIES = int(os.environ.get("VISTFLOW_DAG_RETRIES", "2"))
     catchup=False,
     default_args={"retries": RETRIES, "retry_delay": timedelta(minutes=5), "owner": "vistflow"},
     # `*.*`: every file with an extension, so the `_SUCCESS` marker is not taken for an image.
-    params={"model_name": "vist_captioner", "pattern": "*.*", "beam_args": []},
+    params={
+        "model_name": "vist_captioner",
+        "pattern": "*.*",
+        "beam_args": [],
+        # A run cleared after a new push captions its partition again with the new model.
+        "restart_with_new_model": True,
+    },
     tags=["vistflow", "batch"],
     doc_md=__doc__,
 )
@@ -45,7 +53,13 @@ def vist_batch_captioning():
     def caption_collection(model_dir: str, ds: str | None = None, params=None) -> dict:
         from pipelines import airflow_tasks as t
 
-        return t.batch_caption(model_dir, ds, params["pattern"], list(params["beam_args"]))
+        return t.batch_caption(
+            model_dir,
+            ds,
+            params["pattern"],
+            list(params["beam_args"]),
+            restart_with_new_model=bool(params["restart_with_new_model"]),
+        )
 
     model = resolve_model()
     wait_for("collections")() >> model

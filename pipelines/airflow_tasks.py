@@ -198,14 +198,34 @@ def publish_quality_report(ds: str, ingest: dict[str, Any], validate: dict[str, 
     return out
 
 
-def batch_caption(model_dir: str, ds: str, pattern: str, beam_args: list[str]) -> dict[str, Any]:
-    """Captions <home>/collections/<ds>/<pattern> into <home>/captions/<ds>/ (resumes on rerun)."""
+def batch_caption(
+    model_dir: str,
+    ds: str,
+    pattern: str,
+    beam_args: list[str],
+    restart_with_new_model: bool = True,
+) -> dict[str, Any]:
+    """Captions <home>/collections/<ds>/<pattern> into <home>/captions/<ds>/.
+
+    A retry resumes (the model was resolved once, in its own task). A run cleared after a new
+    model was pushed captions the partition again with that model from the start (the job never
+    mixes two models' captions); with `restart_with_new_model=False` it fails instead, naming
+    both models.
+    """
     from serving import batch_caption as job
+    from serving.batch_manifest import model_record
+    from serving.batch_parts import MANIFEST_FILE, read_json
 
     home = vistflow_home()
     collection = partition_dir(home, "collections", ds)
     output = partition_dir(home, "captions", ds)
     argv = ["--model", model_dir, "--input", str(collection / pattern), "--output", str(output)]
+    previous = read_json(str(output / MANIFEST_FILE))
+    if restart_with_new_model and previous is not None:
+        if previous.get("sha256") != model_record(model_dir)["sha256"]:
+            log.info("captions of %s were written by %s: captioning again with %s", ds,
+                     previous.get("path"), model_dir)  # fmt: skip
+            argv.append("--restart")
     counts = job.run(argv + list(beam_args))
     return {"output": str(output), **{k: v for k, v in counts.items() if _jsonable(v)}}
 

@@ -35,3 +35,12 @@ def synth_faulty(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth_faulty")
     generate(out, stories=40, seed=7, fault_rate=0.3)
     return out
+
+
+@pytest.fixture(scope="session")
+def toy_models(tmp_path_factory) -> dict[str, Path]:
+    """Two versions of the toy captioner whose captions start with "v1" / "v2"."""
+    from serving.testing import export_toy_captioner
+
+    root = tmp_path_factory.mktemp("toy_models")
+    return {marker: Path(export_toy_captioner(root / marker, marker)) for marker in ("v1", "v2")}

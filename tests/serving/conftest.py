@@ -1,4 +1,4 @@
-"""Fixtures for serving tests: toy SavedModels (built once) and servers on free loopback ports."""
+"""Fixtures for serving tests: servers on free loopback ports (toy models: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-
-@pytest.fixture(scope="session")
-def toy_models(tmp_path_factory) -> dict[str, Path]:
-    """Two versions of the toy captioner whose captions start with "v1" / "v2"."""
-    from serving.testing import export_toy_captioner
-
-    root = tmp_path_factory.mktemp("toy_models")
-    return {marker: Path(export_toy_captioner(root / marker, marker)) for marker in ("v1", "v2")}
 
 
 @pytest.fixture
