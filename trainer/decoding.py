@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import tensorflow as tf
 
 from trainer.hparams import DecodingConfig
@@ -44,12 +43,18 @@ def decode(
     *,
     vocab_size: int,
     attention_size: int = 0,
+    history=None,
 ) -> dict:
     """Decode every row: returns {"tokens" [N, T] int32, "scores" [N] float32,
-    "attention" [N, T, L] float32 (only if attention_size)} with T = config.max_length."""
+    "attention" [N, T, L] float32 (only if attention_size)} with T = config.max_length.
+
+    history: [N, H] int32, the earlier sentences of each row's story (words, END, PAD; a PAD or
+    END column between sentences), read by the story controls; None = the row starts a story.
+    """
+    controls = _StoryControls(config, vocab_size, history)
     if config.method == "beam" and config.beam_size > 1:
-        return _beam_search(step_fn, context, state, config, vocab_size, attention_size)
-    return _sequential(step_fn, context, state, config, vocab_size, attention_size)
+        return _beam_search(step_fn, context, state, config, vocab_size, attention_size, controls)
+    return _sequential(step_fn, context, state, config, vocab_size, attention_size, controls)
 
 
 def _rows(state: dict):
@@ -69,17 +74,111 @@ def _penalize(logits, seen, penalty: float):
     return tf.where(seen > 0, penalized, logits)
 
 
-def _sequential(step_fn, context, state, config, vocab_size, attention_size):
+def blocked_words(seen, prefix, n: int, vocab_size: int):
+    """[R, V] bool: the words that would complete an n-gram of `seen` [R, M] after `prefix`.
+
+    `prefix` [R, n-1] is each hypothesis' last n-1 tokens (START before its first word, so no
+    n-gram matches before n-1 words). END is never blocked (a sentence may always stop); windows
+    holding END/PAD in their first n-1 tokens never match a live hypothesis.
+    """
+    rows = tf.shape(seen)[0]
+    seen = tf.pad(seen, [[0, 0], [0, n]], constant_values=PAD_ID)  # at least one window
+    width = tf.shape(seen)[1] - n + 1
+    match = tf.ones([rows, width], tf.bool)
+    for i in range(n - 1):
+        match &= tf.equal(seen[:, i : i + width], prefix[:, i : i + 1])
+    target = seen[:, n - 1 : n - 1 + width]
+    match &= tf.not_equal(target, END_ID) & tf.not_equal(target, PAD_ID)
+    index = tf.stack([tf.broadcast_to(tf.range(rows)[:, None], [rows, width]), target], axis=-1)
+    hits = tf.tensor_scatter_nd_max(
+        tf.zeros([rows, vocab_size]),
+        tf.reshape(index, [-1, 2]),
+        tf.reshape(tf.cast(match, tf.float32), [-1]),
+    )
+    return hits > 0
+
+
+def story_counts(history, vocab_size: int):
+    """[R, H] tokens -> [R, V] how often each word occurs (PAD, START, END not counted)."""
+    rows, length = tf.shape(history)[0], tf.shape(history)[1]
+    word = (history != PAD_ID) & (history != START_ID) & (history != END_ID)
+    index = tf.stack([tf.repeat(tf.range(rows), length), tf.reshape(history, [-1])], axis=1)
+    return tf.tensor_scatter_nd_add(
+        tf.zeros([rows, vocab_size]), index, tf.reshape(tf.cast(word, tf.float32), [-1])
+    )
+
+
+class _StoryControls:
+    """The story-level repetition controls of one sentence, applied to each step's logits."""
+
+    def __init__(self, config: DecodingConfig, vocab_size: int, history):
+        self.n = config.story_block_ngram
+        self.vocab_size = vocab_size
+        self.penalty = config.story_repetition_penalty
+        self.history = history
+        self.counts = None
+        if history is not None and self.penalty > 0:
+            self.counts = story_counts(history, vocab_size) * self.penalty
+
+    def tile(self, k: int) -> _StoryControls:
+        """The same controls for k beams per row (rows repeated consecutively)."""
+        out = _StoryControls.__new__(_StoryControls)
+        out.__dict__.update(self.__dict__)
+        if self.history is not None:
+            out.history = tf.repeat(self.history, k, axis=0)
+        if self.counts is not None:
+            out.counts = tf.repeat(self.counts, k, axis=0)
+        return out
+
+    def apply(self, logits, own, t):
+        """logits [R, V]; own [R, T] tokens of each hypothesis so far (PAD from step t on)."""
+        shape = logits.shape  # keep a static row count static for the loops
+        return tf.ensure_shape(self._apply(logits, own, t), shape)
+
+    def _apply(self, logits, own, t):
+        if self.counts is not None:
+            logits = logits - self.counts
+        if self.n <= 0:
+            return logits
+        rows = tf.shape(own)[0]
+        padded = tf.concat([tf.fill([rows, self.n - 1], START_ID), own], axis=1)
+        prefix = tf.gather(padded, t + tf.range(self.n - 1), axis=1)
+        seen = own
+        if self.history is not None:
+            # An END column keeps a sentence cut at max_length apart from this one.
+            seen = tf.concat([self.history, tf.fill([rows, 1], END_ID), own], axis=1)
+        blocked = blocked_words(seen, prefix, self.n, self.vocab_size)
+        if self.history is not None:
+            # A sentence shorter than n words has no n-gram: it may not be said twice either.
+            again = _repeats_a_sentence(self.history, own, t)
+            blocked |= again[:, None] & tf.equal(tf.range(self.vocab_size), END_ID)[None, :]
+        return tf.where(blocked, NEG_INF, logits)
+
+
+def _repeats_a_sentence(history, own, t):
+    """[R] bool: the hypothesis' t words are a whole earlier sentence (which ended with END)."""
+    steps = own.shape[1]
+    earlier = tf.reshape(history, [tf.shape(history)[0], -1, steps + 1])  # [R, P, T + 1]
+    own = tf.pad(own, [[0, 0], [0, 1]], constant_values=PAD_ID)[:, None, :]
+    before_t = tf.range(steps + 1)[None, None, :] < t
+    same = tf.reduce_all(tf.equal(earlier, own) | ~before_t, axis=-1)
+    ends = tf.equal(tf.gather(earlier, t, axis=2), END_ID)
+    return tf.reduce_any(same & ends, axis=1)
+
+
+def _sequential(step_fn, context, state, config, vocab_size, attention_size, controls):
     """Greedy (argmax) or sampling decoding, one token per row per step."""
     n = _rows(state)
     steps = config.max_length
     bias = banned_bias(config, vocab_size)
     use_seen = config.repetition_penalty != 1.0
     sample = config.method == "sample"
+    use_own = controls.n > 0
 
-    def body(t, prev, state, finished, scores, seen, tokens_ta, att_ta):
+    def body(t, prev, state, finished, scores, seen, own, tokens_ta, att_ta):
         logits, new_state, att = step_fn(prev, context, state)
         logits = _penalize(logits + bias, seen if use_seen else None, config.repetition_penalty)
+        logits = controls.apply(logits, own, t)
         if sample:
             logits = logits / config.temperature
             if config.top_k:
@@ -101,8 +200,10 @@ def _sequential(step_fn, context, state, config, vocab_size, attention_size):
             att_ta = att_ta.write(t, tf.where(finished[:, None], 0.0, att))
         if use_seen:
             seen = tf.maximum(seen, tf.one_hot(tok, vocab_size))
+        if use_own:
+            own = tf.where(tf.equal(tf.range(steps), t)[None, :], tok[:, None], own)
         finished = finished | tf.equal(tok, END_ID)
-        return t + 1, tok, new_state, finished, scores, seen, tokens_ta, att_ta
+        return t + 1, tok, new_state, finished, scores, seen, own, tokens_ta, att_ta
 
     def cond(t, prev, state, finished, *_):
         return tf.logical_and(t < steps, tf.logical_not(tf.reduce_all(finished)))
@@ -114,10 +215,11 @@ def _sequential(step_fn, context, state, config, vocab_size, attention_size):
         tf.zeros([n], tf.bool),
         tf.zeros([n]),
         tf.zeros([n, vocab_size]) if use_seen else tf.zeros([0]),
+        tf.fill([n, steps], PAD_ID) if use_own else tf.zeros([0], tf.int32),
         tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=[None]),
         tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=[None, attention_size]),
     )
-    t, _, _, _, scores, _, tokens_ta, att_ta = tf.while_loop(
+    t, _, _, _, scores, _, _, tokens_ta, att_ta = tf.while_loop(
         cond, body, loop_vars, maximum_iterations=steps
     )
     tokens = _pad_time(tf.transpose(tokens_ta.stack()), steps, PAD_ID)
@@ -135,13 +237,20 @@ def _pad_time(x, steps: int, value):
     return tf.pad(x, paddings, constant_values=value)
 
 
-def _beam_search(step_fn, context, state, config, vocab_size, attention_size):
+def length_penalty(length, alpha: float):
+    """GNMT's ((5 + len) / 6) ** alpha; beam hypotheses are ranked by score / this."""
+    return ((5.0 + tf.cast(length, tf.float32)) / 6.0) ** alpha
+
+
+def _beam_search(step_fn, context, state, config, vocab_size, attention_size, controls):
     k = config.beam_size
     n = _rows(state)
     steps = config.max_length
     bias = banned_bias(config, vocab_size)
     use_seen = config.repetition_penalty != 1.0
+    alpha = config.length_normalization
     width = min(k, vocab_size)
+    controls = controls.tile(k)
     # A finished hypothesis may only continue with PAD, at no cost: its `width` best words.
     pad_only_scores = tf.constant([0.0] + [NEG_INF] * (width - 1))
     pad_only_words = tf.fill([width], PAD_ID)
@@ -153,19 +262,31 @@ def _beam_search(step_fn, context, state, config, vocab_size, attention_size):
     log_probs = tf.tile(first[None, :], [n, 1])
     offsets = (tf.range(n) * k)[:, None]
 
-    def body(t, prev, state, log_probs, finished, seqs, att_buf, seen):
+    def body(t, prev, state, log_probs, finished, lengths, seqs, att_buf, seen):
         logits, new_state, att = step_fn(prev, context, state)
         logits = _penalize(logits + bias, seen if use_seen else None, config.repetition_penalty)
+        logits = controls.apply(logits, tf.reshape(seqs, [n * k, steps]), t)
         # The k best continuations overall are among each hypothesis' own k best, so select per
         # hypothesis first ([n*k, V] -> [n*k, k]) and never build the [n, k*V] candidate table:
-        # same result, ties included (both top_k passes prefer the lower flat index).
+        # same result, ties included (both top_k passes prefer the lower flat index). All
+        # continuations of one hypothesis have one length, so length normalisation keeps this.
         word_logits, words = tf.math.top_k(logits, width)
         word_logp = word_logits - tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
         done = tf.reshape(finished, [-1, 1])
         word_logp = tf.where(done, pad_only_scores[None, :], word_logp)
         words = tf.where(done, pad_only_words[None, :], words)
         candidates = tf.reshape(log_probs, [-1, 1]) + word_logp  # [n*k, width]
-        top_scores, top_index = tf.math.top_k(tf.reshape(candidates, [n, k * width]), k)
+        flat_candidates = tf.reshape(candidates, [n, k * width])
+        # A finished hypothesis keeps its length; a live one now has t + 1 tokens.
+        cand_len = tf.where(done, tf.reshape(lengths, [-1, 1]), t + 1)
+        cand_len = tf.reshape(tf.broadcast_to(cand_len, [n * k, width]), [n, k * width])
+        if alpha:
+            ranked = flat_candidates / length_penalty(cand_len, alpha)
+            _, top_index = tf.math.top_k(ranked, k)
+            top_scores = tf.gather(flat_candidates, top_index, batch_dims=1)
+        else:
+            top_scores, top_index = tf.math.top_k(flat_candidates, k)
+        lengths = tf.gather(cand_len, top_index, batch_dims=1)
         parent = top_index // width  # [n, k]
         tok = tf.gather(tf.reshape(words, [n, k * width]), top_index, batch_dims=1)
         flat_parent = tf.reshape(parent + offsets, [-1])
@@ -183,13 +304,20 @@ def _beam_search(step_fn, context, state, config, vocab_size, attention_size):
         if use_seen:
             seen = tf.maximum(tf.gather(seen, flat_parent), tf.one_hot(flat_tok, vocab_size))
         finished = was_finished | tf.equal(tok, END_ID)
-        return t + 1, flat_tok, new_state, top_scores, finished, seqs, att_buf, seen
+        return t + 1, flat_tok, new_state, top_scores, finished, lengths, seqs, att_buf, seen
 
-    def cond(t, prev, state, log_probs, finished, *_):
+    def ranking(log_probs, lengths):
+        return log_probs / length_penalty(lengths, alpha) if alpha else log_probs
+
+    def cond(t, prev, state, log_probs, finished, lengths, *_):
         # Live scores only fall, so once the best finished hypothesis of every row beats every
-        # live one, nothing can change.
-        best_finished = tf.reduce_max(tf.where(finished, log_probs, 2 * NEG_INF), axis=1)
-        best_live = tf.reduce_max(tf.where(finished, 2 * NEG_INF, log_probs), axis=1)
+        # live one, nothing can change. With length normalisation a live hypothesis can still
+        # reach score / penalty(max_length) at best (scores are <= 0).
+        best_finished = tf.reduce_max(
+            tf.where(finished, ranking(log_probs, lengths), 2 * NEG_INF), axis=1
+        )
+        live_bound = ranking(log_probs, tf.fill(tf.shape(lengths), steps))
+        best_live = tf.reduce_max(tf.where(finished, 2 * NEG_INF, live_bound), axis=1)
         done = tf.reduce_all(best_finished >= best_live)
         return tf.logical_and(t < steps, tf.logical_not(done))
 
@@ -199,14 +327,15 @@ def _beam_search(step_fn, context, state, config, vocab_size, attention_size):
         state,
         log_probs,
         tf.zeros([n, k], tf.bool),
+        tf.zeros([n, k], tf.int32),
         tf.fill([n, k, steps], PAD_ID),
         tf.zeros([n, k, steps, attention_size]) if attention_size else tf.zeros([0]),
         tf.zeros([n * k, vocab_size]) if use_seen else tf.zeros([0]),
     )
-    _, _, _, log_probs, _, seqs, att_buf, _ = tf.while_loop(
+    _, _, _, log_probs, _, lengths, seqs, att_buf, _ = tf.while_loop(
         cond, body, loop_vars, maximum_iterations=steps
     )
-    best = tf.argmax(log_probs, axis=1, output_type=tf.int32)
+    best = tf.argmax(ranking(log_probs, lengths), axis=1, output_type=tf.int32)
     out = {
         "tokens": tf.gather(seqs, best, batch_dims=1),
         "scores": tf.gather(log_probs, best, batch_dims=1),
@@ -223,50 +352,16 @@ def python_beam_search(
     config: DecodingConfig,
     *,
     vocab_size: int,
+    history: list[list[int]] | None = None,
 ) -> tuple[list[int], float]:
     """Beam search of ONE row (context/state with leading dim 1) as a Python loop over steps.
 
     Same algorithm and conventions as the in-graph beam search (ties aside); `step_fn` is called
-    once per step on the k beams, as im2txt's caption_generator does.
+    once per step on the k beams, as im2txt's caption_generator does. The story controls read
+    `history`, the earlier sentences of the row's story (trainer/story_decoding.py).
     """
-    k = config.beam_size if config.method == "beam" else 1
-    steps = config.max_length
-    bias = banned_bias(config, vocab_size).numpy()
-    context = {key: tf.repeat(v, k, axis=0) for key, v in context.items()}
-    state = {key: tf.repeat(v, k, axis=0) for key, v in state.items()}
-    log_probs = np.array([0.0] + [NEG_INF] * (k - 1), np.float32)
-    seqs = np.full((k, steps), PAD_ID, np.int32)
-    finished = np.zeros(k, bool)
-    seen = np.zeros((k, vocab_size), np.float32)
-    prev = np.full(k, START_ID, np.int32)
-    pad_only = np.where(np.arange(vocab_size) == PAD_ID, 0.0, NEG_INF).astype(np.float32)
-    for t in range(steps):
-        logits, new_state, _ = step_fn(tf.constant(prev), context, state)
-        logits = logits.numpy() + bias
-        if config.repetition_penalty != 1.0:
-            p = config.repetition_penalty
-            logits = np.where(seen > 0, np.where(logits > 0, logits / p, logits * p), logits)
-        logp = logits - _logsumexp(logits)
-        logp[finished] = pad_only
-        candidates = (log_probs[:, None] + logp).reshape(-1)
-        top = np.argsort(-candidates, kind="stable")[:k]
-        parent, tok = top // vocab_size, (top % vocab_size).astype(np.int32)
-        log_probs = candidates[top].astype(np.float32)
-        seqs = seqs[parent]
-        seqs[:, t] = tok
-        seen = seen[parent]
-        seen[np.arange(k), tok] = 1.0
-        finished = finished[parent] | (tok == END_ID)
-        state = {key: tf.gather(v, parent) for key, v in new_state.items()}
-        prev = tok
-        best_finished = np.max(np.where(finished, log_probs, 2 * NEG_INF))
-        best_live = np.max(np.where(finished, 2 * NEG_INF, log_probs))
-        if best_finished >= best_live:
-            break
-    best = int(np.argmax(log_probs))
-    return seqs[best].tolist(), float(log_probs[best])
+    from trainer.story_decoding import python_decode_sentence
 
-
-def _logsumexp(x: np.ndarray) -> np.ndarray:
-    m = np.max(x, axis=-1, keepdims=True)
-    return m + np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True))
+    return python_decode_sentence(
+        step_fn, context, state, config, vocab_size=vocab_size, history=history or []
+    )

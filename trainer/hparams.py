@@ -39,6 +39,22 @@ class DecodingConfig:
     top_k: int = 0  # sampling only; 0 = the whole vocabulary
     seed: int = 0  # sampling only; -1 = non-deterministic (stateful RNG)
     suppress_unk: bool = True  # never emit UNK
+    # Story-level repetition control (trainer/story_decoding.py). n > 0: an n-gram already in
+    # the story (an earlier sentence, or earlier in this sentence) is never emitted again: the
+    # logit of the word that would complete it is removed (a caption is a one-sentence story),
+    # and no sentence ends as an exact copy of an earlier one (sentences shorter than n words).
+    story_block_ngram: int = 3
+    # GLACNet-style: subtract penalty * (times the word occurs in the story's earlier sentences)
+    # from its logit. 0 = off.
+    story_repetition_penalty: float = 0.0
+    # Beam only: rank hypotheses by score / ((5 + len) / 6) ** alpha (GNMT, Wu et al. 2016;
+    # len counts END). 0 = raw summed log-probabilities (short sentences favoured).
+    length_normalization: float = 0.0
+
+    @property
+    def story_control(self) -> bool:
+        """Whether a story's sentences depend on the ones decoded before them."""
+        return self.story_block_ngram > 0 or self.story_repetition_penalty > 0
 
     def validate(self) -> DecodingConfig:
         if self.method not in DECODING_METHODS:
@@ -55,6 +71,15 @@ class DecodingConfig:
             raise VistflowError(f"decoding.temperature {self.temperature}: must be > 0")
         if self.top_k < 0:
             raise VistflowError(f"decoding.top_k {self.top_k}: must be >= 0")
+        if self.story_block_ngram < 0:
+            raise VistflowError(
+                f"decoding.story_block_ngram {self.story_block_ngram}: must be >= 0 (0 = off)"
+            )
+        for name in ("story_repetition_penalty", "length_normalization"):
+            if getattr(self, name) < 0:
+                raise VistflowError(
+                    f"decoding.{name} {getattr(self, name)}: must be >= 0 (0 = off)"
+                )
         return self
 
 

@@ -17,7 +17,7 @@ import functools
 
 import tensorflow as tf
 
-from trainer import decoding
+from trainer import decoding, story_decoding
 from trainer.data import GLOBAL, LOCAL
 from trainer.hparams import DecodingConfig
 from trainer.models.base import CaptionModel
@@ -74,6 +74,19 @@ class Captioner:
         return self.model.decode_rows(self.model.standardize(feats), self.decode_fn)
 
     def _stories_impl(self, feats: dict) -> dict:
+        if self.decoding.story_control:
+            # Sentence j must see sentences 0..j-1: one sentence of every story at a time.
+            feats = self.model.standardize(feats)
+            return story_decoding.decode_story(
+                self.model.step,
+                self.model.story_sentences(feats),
+                self.decode_fn,
+                tf.shape(tf.nest.flatten(feats)[0])[0],
+                self.model.hp.photos_per_story,
+                steps=self.decoding.max_length,
+                attention_size=self.attention_size,
+                history=True,
+            )
         if self.model.sequence_model:
             return self.model.decode_stories(self.model.standardize(feats), self.decode_fn)
         # Per-image models: _decode_rows standardizes.

@@ -142,11 +142,13 @@ def test_repetition_penalty_discourages_repeats():
     for n in range(1, 5):
         for hist in _histories(n):
             always[hist] = {A: 0.5, B: 0.3, END_ID: 0.2}
-    plain, _ = run(DecodingConfig(method="greedy", max_length=4), table=always, n=1)
+    plain_config = DecodingConfig(method="greedy", max_length=4, story_block_ngram=0)
+    plain, _ = run(plain_config, table=always, n=1)
     np.testing.assert_array_equal(plain[0], [A, A, A, A])
-    penalized, _ = run(
-        DecodingConfig(method="greedy", max_length=4, repetition_penalty=5.0), table=always, n=1
-    )
+    # The default trigram blocking lets "a a a" be said once, then not again.
+    blocked, _ = run(DecodingConfig(method="greedy", max_length=4), table=always, n=1)
+    np.testing.assert_array_equal(blocked[0], [A, A, A, B])
+    penalized, _ = run(dataclasses.replace(plain_config, repetition_penalty=5.0), table=always, n=1)
     # log p < 0, so a used word's logit is multiplied by 5: "a", then "b", then END wins.
     np.testing.assert_array_equal(penalized[0], [A, B, END_ID, PAD_ID])
 

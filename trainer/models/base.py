@@ -13,7 +13,10 @@ teacher forcing, so training and decoding cannot drift apart.
 
 Story decoding (`decode_stories`) is model-specific only in how rows are formed: per-image models
 caption the P photos as P independent rows, global_context decodes its P parallel LSTMs as P rows
-at once, seq2seq_story decodes sentence by sentence.
+at once, seq2seq_story decodes sentence by sentence. `story_sentences(feats)` gives the rows of
+sentence j of every story, for decoding a story one sentence after another
+(trainer/story_decoding.py: seq2seq_story always, every model under a story-level repetition
+control).
 """
 
 from __future__ import annotations
@@ -176,6 +179,15 @@ class CaptionModel(keras.Model):
         flat = {k: ops.reshape(v, (-1, *v.shape[2:])) for k, v in feats.items()}
         out = self.decode_rows(flat, decode_fn)
         return {k: ops.reshape(v, (-1, p, *v.shape[1:])) for k, v in out.items()}
+
+    def story_sentences(self, feats: dict) -> Callable:
+        """feats [N, P, ...] -> sentence(j, prev_tokens) -> (context, state) of photo j's rows."""
+        import tensorflow as tf
+
+        def sentence(j, prev_tokens):
+            return self.encode({k: tf.gather(v, j, axis=1) for k, v in feats.items()})
+
+        return sentence
 
 
 def tile_rows(x, times: int):

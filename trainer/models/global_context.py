@@ -49,6 +49,17 @@ class GlobalContext(SequenceCaptionModel):
         context = {"memory": local, "keys": self.attention.keys(local)}
         return context, self.cell.initial_state(tf.repeat(h0, p, axis=0))
 
+    def story_sentences(self, feats):
+        """Sentence j's rows: LSTM j of every story (h0 from the whole story, attention on j)."""
+        h0 = self.story_context(feats, tf.ones(tf.shape(feats[GLOBAL])[:2]))
+
+        def sentence(j, prev_tokens):
+            local = tf.gather(feats[LOCAL], j, axis=1)
+            context = {"memory": local, "keys": self.attention.keys(local)}
+            return context, self.cell.initial_state(h0)
+
+        return sentence
+
     def step(self, tokens, context, state, training=False):
         v, alpha = self.attention(context["keys"], context["memory"], state["h"])
         x = self.word_dropout(self.embedding(tokens), training=training)

@@ -20,6 +20,7 @@ import tensorflow as tf
 from trainer.data import GLOBAL, PHOTO_MASK, PREV_TOKENS, TOKENS_IN
 from trainer.models.base import SequenceCaptionModel
 from trainer.models.layers import LuongAttention, Recurrent
+from trainer.story_decoding import decode_story
 from trainer.vocabulary import PAD_ID, START_ID
 
 
@@ -114,40 +115,21 @@ class Seq2SeqStory(SequenceCaptionModel):
         return tf.reshape(logits, [-1, p, t, self.vocab_size])
 
     # ---- story decoding: sentence j is conditioned on generated sentence j-1 --------------------
-    def decode_stories(self, feats, decode_fn, first_only=False):
-        p = self.hp.photos_per_story
+    def story_sentences(self, feats):
         rows = tf.shape(feats[GLOBAL])[0]
-        mask = tf.ones([rows, p])
+        mask = tf.ones([rows, self.hp.photos_per_story])
         image_outputs = self.encode_images(feats, mask)
 
-        def sentence(j, prev):
-            context, state = self.encode_sentence(image_outputs, mask, tf.fill([rows], j), prev)
-            return decode_fn(self.step, context, state)
+        def sentence(j, prev_tokens):
+            return self.encode_sentence(image_outputs, mask, tf.fill([rows], j), prev_tokens)
 
-        start = tf.fill([rows, 1], START_ID)
+        return sentence
+
+    def decode_stories(self, feats, decode_fn, first_only=False):
+        sentence = self.story_sentences(feats)
+        rows = tf.shape(feats[GLOBAL])[0]
         if first_only:
-            return {k: v[:, None] for k, v in sentence(0, start).items()}
+            context, state = sentence(0, tf.fill([rows, 1], START_ID))
+            return {k: v[:, None] for k, v in decode_fn(self.step, context, state).items()}
         # A while_loop over sentences (not a Python loop) traces the decoder once, not P times.
-        arrays = {
-            "tokens": tf.TensorArray(tf.int32, size=p, element_shape=[None, None]),
-            "scores": tf.TensorArray(tf.float32, size=p, element_shape=[None]),
-        }
-
-        def body(j, prev, arrays):
-            out = sentence(j, prev)
-            arrays = {k: arrays[k].write(j, out[k]) for k in arrays}
-            # Generated words, END, then PAD: the form the sentence encoder was trained on.
-            return j + 1, out["tokens"], arrays
-
-        _, _, arrays = tf.while_loop(
-            lambda j, *_: j < p,
-            body,
-            (tf.constant(0), start, arrays),
-            shape_invariants=(
-                tf.TensorShape([]),
-                tf.TensorShape([None, None]),
-                {"tokens": tf.TensorShape(None), "scores": tf.TensorShape(None)},
-            ),
-        )
-        tokens = tf.transpose(arrays["tokens"].stack(), [1, 0, 2])
-        return {"tokens": tokens, "scores": tf.transpose(arrays["scores"].stack())}
+        return decode_story(self.step, sentence, decode_fn, rows, self.hp.photos_per_story)
