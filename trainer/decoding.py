@@ -10,16 +10,23 @@ Conventions, shared by all methods:
 - `repetition_penalty` p > 1 (CTRL, Keskar et al. 2019) divides positive logits / multiplies
   negative logits of words this hypothesis already produced.
 - `scores` are the summed log-probabilities of the emitted tokens, END included, under the
-  decoding distribution (after the token masks, repetition penalty, and for sampling the
-  temperature and top-k); with the defaults that is the model's own log-probability.
+  decoding distribution (after the token masks, blocked n-grams, penalties, and for sampling
+  the temperature and top-k); where no n-gram was blocked, with the other defaults, that is the
+  model's own log-probability.
 - `tokens` [N, max_length] hold the words, then END, then PAD; a sentence that reaches
   `max_length` without END is cut there. `attention` [N, max_length, L] is zero after END.
+- Story-level controls (`story_block_ngram`, `story_repetition_penalty`) read `history`, the
+  earlier sentences of the row's story (trainer/story_decoding.py); n-gram blocking also covers
+  the sentence's own earlier n-grams, so a single caption gets it too.
+- `length_normalization` alpha > 0 (beam only) ranks hypotheses by score / ((5 + len) / 6)^alpha
+  (GNMT), len = tokens emitted including END; the returned `scores` stay summed log-probs.
 
 Beam search keeps finished hypotheses in the beam with their final score (they can only be
 extended by PAD at no cost), so a finished sentence is returned as soon as no live hypothesis can
 beat it (log-probabilities only fall), and k = 1 is exactly greedy decoding.
 `python_beam_search` is the same algorithm as a per-image Python loop over compiled steps (the
-im2txt-style baseline measured by benchmarks/decode.py, and a cross-check in the tests).
+im2txt-style baseline measured by benchmarks/decode.py, and a cross-check in the tests; it lives
+in trainer/story_decoding.py with the story reference).
 """
 
 from __future__ import annotations

@@ -15,9 +15,12 @@ graph. Signatures (P = photos_per_story, T = decoding.max_length, L = h*w of the
 
 Only the features a model reads are inputs (mrnn/show_tell/seq2seq_story: global;
 show_attend_tell: local; global_context: both); features are the stored ones, row-major h, w, c.
-Rules: per-image models caption each photo of a story independently; sequence models caption a
-single image (serving_default) as the first sentence of the story of that image repeated P
-times. Jointly fine-tuned models (fine_tune_cnn) export only the image signatures: their backbone
+Rules: stories are decoded with the export's story-level repetition control
+(`decoding.story_block_ngram`, `story_repetition_penalty`; trainer/story_decoding.py): the P
+sentences one after another, each blocked from the n-grams of the earlier ones, for every model.
+With the control off, per-image models caption each photo of a story independently. Sequence
+models caption a single image (serving_default) as the first sentence of the story of that image
+repeated P times. Jointly fine-tuned models (fine_tune_cnn) export only the image signatures: their backbone
 no longer matches the stored features. An export without a backbone (backbone=None) has only the
 feature signatures, and `serving_default` is then `from_features`.
 

@@ -5,6 +5,9 @@ model and writes a new SavedModel whose signatures decode with the given setting
 settings keep their exported values.
 
   vistflow export-model --from models/sat/1 --out models/sat/2 --method beam --beam-size 7
+  vistflow export-model --from models/sat/1 --out models/sat/3 --story-block-ngram 0
+
+An export written before a setting existed gets that setting's default.
 """
 
 from __future__ import annotations
@@ -27,6 +30,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int)
     parser.add_argument("--seed", type=int, help="sampling seed (-1: non-deterministic)")
     parser.add_argument(
+        "--story-block-ngram",
+        type=int,
+        help="n: no n-gram twice in a story (earlier sentences and this one); 0 = off",
+    )
+    parser.add_argument(
+        "--story-repetition-penalty",
+        type=float,
+        help="subtract this times the count of a word in the story's earlier sentences; 0 = off",
+    )
+    parser.add_argument(
+        "--length-normalization",
+        type=float,
+        help="beam: rank by score / ((5 + len) / 6) ** ALPHA (GNMT); 0 = off",
+    )
+    parser.add_argument(
         "--allow-unk", action="store_true", help="let the decoder emit the unknown-word token"
     )
 
@@ -39,7 +57,8 @@ def main(args: argparse.Namespace) -> int:
     changes = {
         field: getattr(args, field)
         for field in ("method", "beam_size", "max_length", "repetition_penalty", "temperature")
-        + ("top_k", "seed")
+        + ("top_k", "seed", "story_block_ngram", "story_repetition_penalty")
+        + ("length_normalization",)
         if getattr(args, field) is not None
     }
     if args.allow_unk:

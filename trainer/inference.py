@@ -7,7 +7,8 @@ tests) get the same captions as TF Serving.
 
 Inputs: `global_features` [N, D] and `local_features` [N, h*w*c] (row-major h, w, c, as stored
 in the examples) per image, or [N, P, ...] per story; `images` are encoded image bytes [N] or
-[N, P]. Outputs: `captions`/`sentences` (strings), `scores` (log-probabilities) and, for
+[N, P]. Stories are decoded with the decoding settings' story-level repetition control
+(trainer/story_decoding.py). Outputs: `captions`/`sentences` (strings), `scores` (log-probabilities) and, for
 attention models, `attention` over the h*w grid for each generated token.
 """
 

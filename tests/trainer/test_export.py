@@ -44,11 +44,44 @@ def test_feature_signatures_equal_python_decoding(sat):
     # Trained 4 epochs on "<concept> <object>" sentences: captions are words of that language.
     words = {w for c in exported["captions"].numpy() for w in c.decode().split()}
     assert words and words <= set(load_captioner(result.export_dir).words)
-    # Per-image models caption each photo of a story independently.
+    # Stories: sentence 1 is photo 1's caption; the later ones never repeat a trigram of the
+    # story (the export's default story_block_ngram = 3).
     story = loaded.signatures["story_from_features"](local_features=tf.constant(local))
-    np.testing.assert_array_equal(
-        story["sentences"].numpy().reshape(-1), exported["captions"].numpy()
+    sentences = story["sentences"].numpy()
+    np.testing.assert_array_equal(sentences[:, 0], exported["captions"].numpy()[::5])
+    for row in sentences:
+        grams = _trigrams(row)
+        assert len(set(grams)) == len(grams), row
+    # And it is the Python reference's story, decoded one sentence after another.
+    _assert_python_story(load_captioner(result.export_dir), local[:1], story)
+
+
+def _trigrams(sentences) -> list[tuple[str, ...]]:
+    grams = []
+    for s in sentences:
+        words = s.decode().split()
+        grams += [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
+    return grams
+
+
+def _assert_python_story(captioner, local, story):
+    """The story of the first row of `local` [1, 5, h*w*c] equals the Python reference's."""
+    import tensorflow as tf
+
+    from trainer.story_decoding import python_decode_story
+
+    model = captioner.model
+    feats = model.standardize(captioner._features(local_features=tf.constant(local)))
+    tokens, scores = python_decode_story(
+        model.step,
+        model.story_sentences(feats),
+        captioner.decoding,
+        vocab_size=len(captioner.words),
+        photos=5,
     )
+    texts = captioner.tokens_to_text(tf.constant(tokens)).numpy().tolist()
+    assert texts == story["sentences"][0].numpy().tolist()
+    np.testing.assert_allclose(scores, story["scores"][0], atol=1e-4)
 
 
 def test_image_signatures_decode_like_the_extractor(sat):
@@ -178,6 +211,9 @@ def test_assets_extra_hold_metadata_and_a_valid_warmup_request(sat):
         "local_features": ["float32", [None, 8 * 8 * 64]]
     }
     assert meta["decoding"]["method"] == "beam" and meta["decoding"]["beam_size"] == 3
+    assert meta["decoding"]["story_block_ngram"] == 3  # the story signatures' control
+    assert meta["decoding"]["story_repetition_penalty"] == 0.0
+    assert meta["decoding"]["length_normalization"] == 0.0
     assert meta["backbone"]["name"] == "tiny"
     records = list(tf.data.TFRecordDataset(os.path.join(extra, WARMUP_FILE)))
     assert len(records) == 1
@@ -215,6 +251,53 @@ def test_export_model_cli_changes_only_the_decoding(sat, tmp_path, capsys):
     # The output directory exists now: a second export into it is a user error, not a crash.
     assert main([*argv, "--method", "greedy"]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_export_model_cli_sets_the_story_controls(sat, tmp_path, capsys):
+    import tensorflow as tf
+
+    from trainer.export import load_captioner, read_metadata
+    from vistflow.cli import main
+
+    result, loaded, val = sat
+    local = _stack(val, 2)
+    argv = ["export-model", "--from", result.export_dir]
+    off = str(tmp_path / "off")
+    assert main([*argv, "--out", off, "--story-block-ngram", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["decoding"]["story_block_ngram"] == 0
+    assert read_metadata(off)["decoding"]["story_block_ngram"] == 0
+    # Off: the photos of a story are captioned independently (the captions of from_features),
+    # which for this 4-epoch model repeats trigrams across the story.
+    plain = tf.saved_model.load(off)
+    story = plain.signatures["story_from_features"](local_features=tf.constant(local))
+    captions = plain.signatures["from_features"](
+        local_features=tf.constant(local.reshape(-1, local.shape[-1]))
+    )
+    np.testing.assert_array_equal(
+        story["sentences"].numpy().reshape(-1), captions["captions"].numpy()
+    )
+    repeating = [len(set(g)) < len(g) for g in map(_trigrams, story["sentences"].numpy())]
+    assert any(repeating)
+    blocked = loaded.signatures["story_from_features"](local_features=tf.constant(local))
+    assert not any(len(set(g)) < len(g) for g in map(_trigrams, blocked["sentences"].numpy()))
+    # Bigram blocking, a count penalty and length normalisation, through the CLI into the graph.
+    other = str(tmp_path / "other")
+    flags = ["--story-block-ngram", "2", "--story-repetition-penalty", "0.5"]
+    assert main([*argv, "--out", other, *flags, "--length-normalization", "0.7"]) == 0
+    capsys.readouterr()
+    decoding = read_metadata(other)["decoding"]
+    assert decoding["story_block_ngram"] == 2 and decoding["story_repetition_penalty"] == 0.5
+    assert decoding["length_normalization"] == 0.7
+    story = tf.saved_model.load(other).signatures["story_from_features"](
+        local_features=tf.constant(local)
+    )
+    for row in story["sentences"].numpy():
+        bigrams = []
+        for s in row:
+            words = s.decode().split()
+            bigrams += list(zip(words, words[1:], strict=False))
+        assert bigrams and len(set(bigrams)) == len(bigrams), row
+    _assert_python_story(load_captioner(other), local[:1], story)
 
 
 def test_train_cli_config_parsing(tmp_path):
