@@ -97,6 +97,9 @@ def test_image_signatures_decode_like_the_extractor(sat):
     np.testing.assert_allclose(from_images["scores"], from_features["scores"], atol=1e-4)
     story = loaded.signatures["story"](images=tf.constant(np.array(images).reshape(-1, 5)))
     assert story["sentences"].shape == (len(val), 5)
+    # The served story signature decodes with the same story-level control as the features one.
+    stored = loaded.signatures["story_from_features"](local_features=tf.constant(_stack(val, 2)))
+    assert story["sentences"].numpy().tolist() == stored["sentences"].numpy().tolist()
     assert story["attention"].shape == (len(val), 5, 10, 64)
 
 

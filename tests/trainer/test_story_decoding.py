@@ -202,7 +202,7 @@ WORDS = ["<pad>", "<start>", "<end>", "<unk>"] + [f"w{i}" for i in range(10)]
 
 
 @pytest.mark.parametrize(
-    "name", ["show_tell", "show_attend_tell", "global_context", "seq2seq_story"]
+    "name", ["mrnn", "show_tell", "show_attend_tell", "global_context", "seq2seq_story"]
 )
 @pytest.mark.parametrize(
     "config",
