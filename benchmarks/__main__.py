@@ -20,6 +20,7 @@ BENCHMARKS = (
     "alignment",
     "quality",
     "retraining",
+    "story_repetition",
     "demo",
 )
 
