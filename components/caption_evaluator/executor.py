@@ -162,16 +162,6 @@ def _meteor_jvm(config: EvalConfig) -> Iterator[Any]:
         yield jvm
 
 
-def _finite(metrics: Mapping[str, Any]) -> dict[str, float]:
-    out = {}
-    for name, value in metrics.items():
-        try:
-            out[str(name)] = float(value)
-        except (TypeError, ValueError):
-            continue
-    return out
-
-
 def saved_model_path(model: types.Artifact) -> str:
     """The SavedModel directory of a Model artifact (`<uri>/Format-Serving` for TFX >= 0.26).
 
@@ -284,8 +274,8 @@ class Executor(base_executor.BaseExecutor):
                     score=lambda t, r, s: _score(t, r, config, stories=s, meteor_scorer=jvm),
                 )
 
-        cand_metrics = _finite(cand_result.metrics)
-        base_metrics = _finite(base_result.metrics) if base_result is not None else None
+        cand_metrics = report_page.finite(cand_result.metrics)
+        base_metrics = report_page.finite(base_result.metrics) if base_result is not None else None
         blessed, checks = blessing_rules.decide(
             cand_metrics,
             base_metrics,
@@ -355,7 +345,7 @@ class Executor(base_executor.BaseExecutor):
         exec_properties: Mapping[str, Any],
     ) -> None:
         uri = blessing.uri
-        cand_metrics = _finite(cand_result.metrics)
+        cand_metrics = report_page.finite(cand_result.metrics)
         io_utils.write_string_file(
             os.path.join(uri, REASONS_FILE),
             json.dumps(
@@ -385,7 +375,7 @@ class Executor(base_executor.BaseExecutor):
         if base_result is not None and baseline is not None:
             metrics_doc["baseline"] = {
                 "uri": baseline.uri,
-                "metrics": _finite(base_result.metrics),
+                "metrics": report_page.finite(base_result.metrics),
                 "signature": str(base_result.signature),
             }
         io_utils.write_string_file(
