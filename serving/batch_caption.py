@@ -134,7 +134,9 @@ class CheckImageFn(beam.DoFn):
         try:
             # Bytes as stored: an image named *.gz must not be gunzipped.
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                data = f.read(self._max_bytes + 1)
+                data = images.read_bounded(f, self._max_bytes)
+        except images.FileTooLarge:
+            return _reject(path, "too_large", f"more than {self._max_bytes} bytes")
         except FileNotFoundError as e:
             return _reject(path, "missing_image", str(e))
         except Exception as e:  # noqa: BLE001 - BeamIOError/OSError from any filesystem
@@ -143,8 +145,6 @@ class CheckImageFn(beam.DoFn):
             return _reject(path, "undecodable", f"cannot read: {e}")
         if not data:
             return _reject(path, "empty_file", "0 bytes")
-        if len(data) > self._max_bytes:
-            return _reject(path, "too_large", f"more than {self._max_bytes} bytes")
         try:
             ready = images.graph_ready_bytes(data, self._limits, verify=True)
         except images.ImageError as e:  # reasons: empty_file, not_an_image, undecodable, too_large

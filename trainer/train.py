@@ -228,7 +228,6 @@ def train(
 
         load_weights(model, state.best_weights_path)
 
-    best = next((h for h in state.history if h["epoch"] == state.best_epoch), {})
     summary = {
         "epochs": state.epochs_done,
         "steps": steps,
@@ -265,32 +264,9 @@ def train(
     )
     _write(os.path.join(out_dir, "train_result.json"), json.dumps(result.to_dict(), indent=1))
     if results_csv:
-        from trainer.results import append_row
+        from trainer.results import append_row, train_row
 
-        nll = best.get(MONITOR, float("nan"))
-        append_row(
-            results_csv,
-            {
-                "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "run": run_name or os.path.basename(out_dir.rstrip("/")),
-                "model": hp.model,
-                "task": hp.task,
-                "epochs": result.epochs,
-                "steps": steps,
-                "best_epoch": result.best_epoch,
-                "train_loss": _fmt(best.get("loss")),
-                "val_loss": _fmt(best.get("val_loss")),
-                "val_token_nll": _fmt(nll),
-                "val_perplexity": _fmt(math.exp(nll) if nll == nll else None),
-                "val_token_accuracy": _fmt(best.get("val_token_accuracy")),
-                "wall_time_s": result.wall_time_s,
-                "vocab_size": len(vocab),
-                "stopped_early": int(result.stopped_early),
-                "resumed_from_epoch": result.resumed_from_epoch,
-                "export_dir": export_dir,
-                "config": hp.to_dict(),
-            },
-        )
+        append_row(results_csv, train_row(result, run_name=run_name))
     # The run is complete: a rerun with the same checkpoint_dir must start afresh.
     tf.io.gfile.rmtree(checkpoint_dir)
     logger.info(
@@ -343,10 +319,6 @@ def _optimizer(hp: HParams, keras):
     if hp.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(**kwargs)
     return keras.optimizers.SGD(momentum=0.9, **kwargs)
-
-
-def _fmt(value) -> str:
-    return "" if value is None else f"{value:.6g}"
 
 
 def _history_csv(history: list[dict]) -> str:

@@ -17,10 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 
+# The shared limits, from the module that imports nothing (so --help stays light).
+from vistflow.image_limits import DEFAULT_MAX_ASPECT, DEFAULT_MAX_BYTES
+
 ACCEPTS_BEAM_ARGS = True
-DEFAULT_MAX_BYTES = 50 * 2**20
 DEFAULT_MAX_PIXELS = 60_000_000
-DEFAULT_MAX_ASPECT = 20.0  # vistflow.images.DEFAULT_MAX_ASPECT (not imported: --help stays light)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 # VIST/Flickr or COCO photos are < ~20 MB, so 50 MiB rejects none of them while a mislabelled
 # multi-GB file (a video, a disk image named .jpg) is refused without being read into memory.
 DEFAULT_MAX_BYTES = 50 * 2**20
+# Long side / short side above this is `too_large`: a 30000x2 strip is an absurd size;
+# squashed to a square it is noise.
+DEFAULT_MAX_ASPECT = 20.0
 
 
 class FileTooLarge(ValueError):

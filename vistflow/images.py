@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from vistflow.image_limits import (  # noqa: F401 - re-exported: one module for callers
+    DEFAULT_MAX_ASPECT,
     DEFAULT_MAX_BYTES,
     FileTooLarge,
     describe,
@@ -41,8 +42,6 @@ TOO_LARGE = "too_large"
 # PIL's own decompression-bomb threshold (~89.5 Mpx, 0.25 GB as RGB): far above any real VIST
 # (Flickr) or COCO photo, far below what would exhaust a worker.
 DEFAULT_MAX_PIXELS = 89_478_485
-# Long side / short side: a 30000x2 strip is an absurd size, squashed to a square it is noise.
-DEFAULT_MAX_ASPECT = 20.0
 
 ORIENTATION_TAG = 0x0112
 # PIL transposes per EXIF orientation, exactly as ImageOps.exif_transpose maps them.

@@ -10,37 +10,14 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 from pathlib import Path
 
 import pytest
+from cli_watchdog import run_cli
 
 from serving.testing import solid_image
-from vistflow.cli import main as cli_main
 
 JOB_TIMEOUT = 180
-
-
-def run_cli(argv: list[str], fifos: list[Path]) -> int:
-    """`vistflow ARGV` in a thread; fails (after unblocking `fifos`) if it does not finish."""
-    result: dict = {}
-
-    def target() -> None:
-        result["rc"] = cli_main(argv)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(JOB_TIMEOUT)
-    hung = thread.is_alive()
-    if hung:
-        for fifo in fifos:  # a reader blocked in open() returns once a writer comes and goes
-            try:
-                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-            except OSError:
-                pass
-        thread.join(60)
-    assert not hung, f"vistflow {argv[0]} blocked (on a FIFO?) for {JOB_TIMEOUT} s"
-    return result["rc"]
 
 
 @pytest.fixture
@@ -101,7 +78,7 @@ def _check(out: Path, folder: Path) -> None:
 def test_glob_rejects_every_odd_entry_once_and_does_not_hang(odd_folder, toy_models, tmp_path):
     out = tmp_path / "out"
     argv = ["batch-caption", "--model", str(toy_models["v1"]), "--output", str(out)]
-    rc = run_cli([*argv, "--input", str(odd_folder / "*")], [odd_folder / "pipe.jpg"])
+    rc = run_cli([*argv, "--input", str(odd_folder / "*")], [odd_folder / "pipe.jpg"], JOB_TIMEOUT)
     assert rc == 0
     _check(out, odd_folder)
 
@@ -111,7 +88,7 @@ def test_input_list_gives_the_same_verdicts(odd_folder, toy_models, tmp_path):
     listing.write_text("".join(f"{odd_folder / n}\n" for n in sorted(EXPECTED)))
     out = tmp_path / "out"
     argv = ["batch-caption", "--model", str(toy_models["v1"]), "--output", str(out)]
-    rc = run_cli([*argv, "--input-list", str(listing)], [odd_folder / "pipe.jpg"])
+    rc = run_cli([*argv, "--input-list", str(listing)], [odd_folder / "pipe.jpg"], JOB_TIMEOUT)
     assert rc == 0
     _check(out, odd_folder)
 

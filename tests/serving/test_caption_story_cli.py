@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import json
 import os
-import threading
 from pathlib import Path
 
 import pytest
+from cli_watchdog import run_cli
 from PIL import Image
 
 from serving.publish import publish
@@ -86,24 +86,6 @@ def truncated_jpeg(path: Path) -> Path:
     Image.effect_noise((64, 64), 50).convert("RGB").save(buf, "JPEG", quality=95)
     path.write_bytes(buf.getvalue()[: len(buf.getvalue()) * 6 // 10])
     return path
-
-
-def run_cli(argv: list[str], fifos: list[Path], timeout: float = 120) -> int:
-    """`vistflow ARGV` in a thread; fails (after unblocking `fifos`) if it does not finish."""
-    result: dict = {}
-    thread = threading.Thread(target=lambda: result.update(rc=cli_main(argv)), daemon=True)
-    thread.start()
-    thread.join(timeout)
-    hung = thread.is_alive()
-    if hung:
-        for fifo in fifos:  # a reader blocked in open() returns once a writer comes and goes
-            try:
-                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-            except OSError:
-                pass
-        thread.join(60)
-    assert not hung, f"vistflow {argv[0]} blocked (on a FIFO?) for {timeout} s"
-    return result["rc"]
 
 
 def test_caption_reports_each_bad_file_and_captions_the_rest(album, model_base, tmp_path, capsys):
