@@ -213,19 +213,12 @@ def batch_caption(
     both models.
     """
     from serving import batch_caption as job
-    from serving.batch_manifest import model_record
-    from serving.batch_parts import MANIFEST_FILE, read_json
 
     home = vistflow_home()
     collection = partition_dir(home, "collections", ds)
     output = partition_dir(home, "captions", ds)
     argv = ["--model", model_dir, "--input", str(collection / pattern), "--output", str(output)]
-    previous = read_json(str(output / MANIFEST_FILE))
-    if restart_with_new_model and previous is not None:
-        if previous.get("sha256") != model_record(model_dir)["sha256"]:
-            log.info("captions of %s were written by %s: captioning again with %s", ds,
-                     previous.get("path"), model_dir)  # fmt: skip
-            argv.append("--restart")
+    argv += ["--restart-if-model-changed"] if restart_with_new_model else []
     counts = job.run(argv + list(beam_args))
     return {"output": str(output), **{k: v for k, v in counts.items() if _jsonable(v)}}
 

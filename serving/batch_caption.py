@@ -430,7 +430,12 @@ def run(
     check_signature(model_dir)  # it imports TensorFlow
     # Last check, first write: which model writes the output (refuses to mix two models).
     model = model_record(model_dir)
-    state = claim_output(args.output.rstrip("/"), model, restart=args.restart)
+    state = claim_output(
+        args.output.rstrip("/"),
+        model,
+        restart=args.restart,
+        restart_if_model_changed=args.restart_if_model_changed,
+    )
     logger.info("%s into %s with model %s", state, args.output, describe(model))
 
     options = PipelineOptions(beam_args)

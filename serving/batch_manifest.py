@@ -103,16 +103,20 @@ def discard_outputs(output_dir: str) -> None:
         FileSystems.delete(old)
 
 
-def claim_output(output_dir: str, model: dict, restart: bool = False) -> str:
+def claim_output(
+    output_dir: str, model: dict, restart: bool = False, restart_if_model_changed: bool = False
+) -> str:
     """Record `model` as the writer of `output_dir`, or refuse to mix two models' captions.
 
     Returns "new", "resume" or "restart". Raises VistflowError (one line naming both models
     and the way out) when the outputs were written by another model or by a run that did not
-    record its model.
+    record its model, unless `restart_if_model_changed` (then they are discarded).
     """
     manifest = FileSystems.join(output_dir, MANIFEST_FILE)
     previous = read_json(manifest)
     way_out = "rerun with --restart to discard them, or choose another --output"
+    if restart_if_model_changed and previous is not None:
+        restart = restart or previous.get("sha256") != model["sha256"]
     if restart:
         discard_outputs(output_dir)
         state = "restart"

@@ -43,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="discard what earlier runs wrote to --output (needed to switch models) and start over",
     )
+    parser.add_argument(
+        "--restart-if-model-changed",
+        action="store_true",
+        help="resume with the same model, start over when --output was written by another one",
+    )
     parser.add_argument("--batch-size", type=int, default=16, help="images per model call")
     parser.add_argument(
         "--rows-per-part",
@@ -73,6 +78,7 @@ def main(args: argparse.Namespace) -> int:
     argv += ["--max-bytes", str(args.max_bytes), "--max-pixels", str(args.max_pixels)]
     argv += ["--max-aspect-ratio", str(args.max_aspect_ratio)]
     argv += ["--restart"] if args.restart else []
+    argv += ["--restart-if-model-changed"] if args.restart_if_model_changed else []
     summary = run(argv + list(getattr(args, "beam_args", None) or []))
     print(json.dumps(summary, indent=2))
     return 0
