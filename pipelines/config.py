@@ -30,6 +30,12 @@ class PipelineConfig:
     backbone_weights: str = "random"
     backbone_seed: int = 0
     float16_features: bool = False
+    # Reference 001's pretraining: before extraction, train the backbone (from `backbone_weights`)
+    # as a multi-label classifier of the train split's own visual concepts (words of its
+    # captions); the FeatureExtractor then extracts with those weights. Knobs in `concept_config`
+    # (components.concept_pretrainer.training.ConceptConfig fields).
+    concept_pretraining: bool = True
+    concept_config: dict[str, Any] = dataclasses.field(default_factory=dict)
     store_images: bool = False
     # "" (default): validate against the schema the FeatureExtractor derives for `backbone` and
     # the storage dtype. A path pins a schema (ImportSchemaGen): features that differ from it,
