@@ -21,6 +21,7 @@ BENCHMARKS = (
     "quality",
     "retraining",
     "story_repetition",
+    "event_ceiling",
     "demo",
 )
 
