@@ -6,7 +6,9 @@
    in <workdir>/airflow): ingest -> features -> validate -> train -> evaluate -> push;
 3. start the REST server on the pushed model, caption a few held-out images and tell one story
    from a held-out album over HTTP, stop the server;
-4. print where the data-quality report, the evaluation report and the served model are.
+4. print the val stories' event accuracy, 5-gram repeat rate and CIDEr beside the event ceiling
+   and issue 13's goals (also in <workdir>/demo_summary.json), and where the data-quality
+   report, the evaluation report and the served model are.
 
 `python -m vistflow.demo --workdir DIR [--stories N] [--keep]`.
 """
@@ -25,6 +27,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from vistflow.errors import VistflowError
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -107,6 +111,54 @@ def held_out(data_root: Path) -> tuple[list[Path], list[Path], list[str]]:
             singles = sorted({p for s in stories for p in map(index.find, s.photo_ids) if p})
             return singles[:3], photos, list(story.sentences)
     raise SystemExit(f"demo: no complete test story in {data_root}")
+
+
+def story_summary(blessing_uri: str, data_root: Path, args: argparse.Namespace) -> dict:
+    """Issue 13's numbers for the evaluated model: event accuracy, repeat rate and CIDEr on the
+    val stories (from the evaluator's predictions.jsonl and metrics.json), the event ceiling of
+    the same stories' true contents, and the goals met or not."""
+    from vistflow.data import layout
+    from vistflow.synth import story_metrics as sm
+
+    if str(REPO) not in sys.path:  # benchmarks/ is a top-level directory, not an installed package
+        sys.path.insert(0, str(REPO))
+    from benchmarks import event_ceiling as ec
+
+    metrics = sm.story_metrics(
+        Path(blessing_uri) / "predictions.jsonl", sis_paths=[layout.sis_path(data_root, "val")]
+    )
+    plan = ec.demo_plan(args.stories, args.seed)  # the plan `vistflow synth` wrote above
+    ceiling = ec.ceiling(plan, ec.kept_stories(plan, args.fault_rate))
+    return {
+        "val_items": metrics["items"],
+        "event_accuracy": metrics["event_accuracy"],
+        "repeat_rate": metrics["repeat_rate"],
+        "references_repeat_rate": metrics["references_repeat_rate"],
+        "CIDEr": metrics["CIDEr"],
+        "event_ceiling": ceiling["ceiling"],
+        "event_ceiling_model": ceiling["ceiling_model"],
+        "event_ceiling_items": ceiling["val_items"],
+        "event_ceiling_table": ceiling["accuracy"],  # feature set -> classifier -> accuracy
+        "goals": sm.goals(metrics, ceiling["ceiling"]),
+        "confusion": metrics["confusion"],
+        "predictions": str(Path(blessing_uri) / "predictions.jsonl"),
+    }
+
+
+def print_story_summary(summary: dict) -> None:
+    def num(value) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    print(
+        f"   val stories: {summary['val_items']}; event ceiling from the photos' true contents "
+        f"{num(summary['event_ceiling'])} ({summary['event_ceiling_model']})"
+    )
+    labels = {"event_accuracy": ">=", "repeat_rate": "<=", "CIDEr": ">="}
+    for name, goal in summary["goals"].items():
+        met = {True: "met", False: "NOT met", None: "unknown"}[goal["met"]]
+        print(
+            f"   {name:<15} {num(goal['value']):>6}  goal {labels[name]} {goal['bound']:.3f}: {met}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,15 +282,22 @@ def main(argv: list[str] | None = None) -> int:
         server.terminate()
         server.wait(timeout=30)
 
-    step("4/4 where things are")
+    step("4/4 how good the stories are, and where things are")
     ingest = summary["ingest"]["outputs"]
     evaluate = summary["evaluate"]
+    try:
+        stories = story_summary(evaluate["blessing_uri"], landing, args)
+    except VistflowError as e:
+        raise SystemExit(f"demo: story metrics: {e}") from e
+    (work / "demo_summary.json").write_text(json.dumps(stories, indent=2) + "\n")
+    print_story_summary(stories)
     report_dirs = ingest.get("VistExampleGen.report", [])
     print(f"   data-quality report: {report_dirs[0] + '/report.html' if report_dirs else '?'}")
     print(f"   evaluation report:   {evaluate['blessing_uri']}/report.html")
     print(f"   served model:        {home / 'serving' / MODEL_NAME}")
     print(f"   Airflow log:         {work / 'vist_retraining.log'}")
     print(f"   run summary:         {home / 'runs' / (DS + '.json')}")
+    print(f"   story metrics:       {work / 'demo_summary.json'}")
     print(f"\ndemo finished in {time.monotonic() - t0:.0f} s")
     return 0
 
