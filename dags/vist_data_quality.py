@@ -1,6 +1,7 @@
 """Data-quality report of newly landed VIST data: ingest + features + validation, no training.
 
-Runs the first three stages of the same TFX pipeline the retraining DAG runs (so a later
+Runs the stages before training of the same TFX pipeline the retraining DAG runs (ingest,
+concept pretraining when the config has it, features, validation; so a later
 retraining of the same partition reuses these executions from the ML Metadata cache) and copies
 the data-quality report, the rejects and the validation anomalies to <home>/quality/<ds>/.
 """
@@ -38,9 +39,10 @@ def vist_data_quality():
         return str(t.publish_quality_report(ds, ingest, validate))
 
     ingest = stage("ingest")()
+    concepts = stage("concepts")()
     features = stage("features")()
     validate = stage("validate")()
-    wait_for("landing")() >> ingest >> features >> validate
+    wait_for("landing")() >> ingest >> concepts >> features >> validate
     publish_report(ingest, validate)
 
 

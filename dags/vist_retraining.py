@@ -1,5 +1,7 @@
 """Scheduled retraining: new VIST data partition -> TFX pipeline, one Airflow task per stage.
 
+Stages: ingest, concept pretraining of the backbone on the partition's own captions (reference
+001; off with `concept_pretraining: false`), features, validation, training, evaluation, push.
 Each week's partition is ingested once, as span YYYYMMDD of its logical date. The Trainer learns
 from the window of spans up to this one (`training_window`, default all), warm-started from the
 latest blessed model of earlier spans (`warm_start`), and the evaluator compares candidate and
@@ -55,6 +57,7 @@ def vist_retraining():
     (
         wait_for("landing")()
         >> gate("ingest", has_needed_splits)()
+        >> stage("concepts")()
         >> stage("features")()
         >> gate("validate", no_anomalies)()
         >> stage("train")()

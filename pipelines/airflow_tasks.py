@@ -69,17 +69,19 @@ def run_pipeline_stage(
     stage: str, *, dag_run_id: str, ds: str, conf: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Runs one stage of the TFX pipeline for the partition `ds`; returns a JSON-able summary."""
-    from pipelines.stages import STAGE_ORDER, run_stage, stage_run_id
+    from pipelines.stages import base_stage, run_stage, stage_run_id
 
     home = vistflow_home()
     config = pipeline_config(home, ds, conf)
-    index = STAGE_ORDER.index(stage)
-    base = stage_run_id(dag_run_id, STAGE_ORDER[index - 1]) if index else None
+    previous = base_stage(stage, config)
+    base = stage_run_id(dag_run_id, previous) if previous else None
     result = run_stage(stage, config, run_id=stage_run_id(dag_run_id, stage), base_run_id=base)
     summary = {"stage": stage, "run_id": result.run_id, "outputs": result.outputs}
     if stage == "ingest":
         props = result.properties.get("VistExampleGen.examples", {})
         summary.update(split_summary(config, props.get("split_names")))
+    if stage == "concepts":  # what the backbone learned, beside the frequency baseline
+        summary["concepts"] = dict(result.properties.get("ConceptPretrainer.model", {}))
     if stage == "train":  # the spans, train stories and base model the Trainer recorded
         summary["model"] = dict(result.properties.get("Trainer.model", {}))
     if stage == "validate":

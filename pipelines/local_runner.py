@@ -34,6 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default="random", help="random | imagenet | weights file")
     parser.add_argument("--float16", action="store_true", help="store features as float16")
     parser.add_argument(
+        "--concepts",
+        action=argparse.BooleanOptionalAction,
+        default=PipelineConfig.concept_pretraining,
+        help="pretrain the backbone on the train split's own concepts first (default: on)",
+    )
+    parser.add_argument(
+        "--concept-config", default="{}", help="JSON concept pretraining options (epochs, ...)"
+    )
+    parser.add_argument(
         "--schema",
         default="",
         help="pin a TFMD schema (pbtxt) to validate against "
@@ -80,6 +89,8 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         backbone=args.backbone,
         backbone_weights=args.weights,
         float16_features=args.float16,
+        concept_pretraining=args.concepts,
+        concept_config=json.loads(args.concept_config),
         schema_path=args.schema,
         train_steps=args.train_steps,
         trainer_config=json.loads(args.trainer_config),

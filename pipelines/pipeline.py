@@ -1,8 +1,14 @@
 """The vistflow TFX pipeline: one pure `create_pipeline(config)` shared by every runner.
 
-    VistExampleGen -> FeatureExtractor (examples, schema) -> StatisticsGen -> ExampleValidator
+    VistExampleGen -> ConceptPretrainer -> FeatureExtractor (examples, schema)
+        -> StatisticsGen -> ExampleValidator
         -> (training window, warm start resolvers) -> Trainer
         -> (latest blessed model, holdout resolvers) -> CaptionEvaluator -> Pusher
+
+Concept pretraining (`config.concept_pretraining`, on by default; reference 001): the backbone,
+from `backbone_weights`, learns the train split's own visual concepts (the words its captions use)
+before the FeatureExtractor extracts with it, so features tell the data's things apart even when
+no ImageNet weights are at hand.
 
 Spans (`config.span` > 0: one landed partition, one span): VistExampleGen ingests only this
 partition and records its span on the Examples; the FeatureExtractor's Examples carry it. The
@@ -29,6 +35,7 @@ from tfx import v1 as tfx
 
 from components.atomic_pusher.component import create_pusher
 from components.caption_evaluator.component import CaptionEvaluator
+from components.concept_pretrainer.component import ConceptPretrainer
 from components.feature_extractor.component import FeatureExtractor
 from components.vist_example_gen.component import VistExampleGen
 from pipelines import trainer_executor
@@ -76,8 +83,18 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         tasks=",".join(config.tasks),
         span=config.span,
     )
+    concepts = None
+    if config.concept_pretraining:
+        concepts = ConceptPretrainer(
+            examples=example_gen.outputs["examples"],
+            backbone=config.backbone,
+            weights=config.backbone_weights,
+            seed=config.backbone_seed,
+            config=dict(config.concept_config),
+        )
     features = FeatureExtractor(
         examples=example_gen.outputs["examples"],
+        backbone_model=concepts.outputs["model"] if concepts else None,
         backbone=config.backbone,
         weights=config.backbone_weights,
         seed=config.backbone_seed,
@@ -152,6 +169,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
             c
             for c in (
                 example_gen,
+                concepts,
                 features,
                 schema_gen,
                 statistics_gen,

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # (ImportSchemaGen only when the config pins a schema, the span resolvers only for a span).
 STAGES: dict[str, tuple[str, ...]] = {
     "ingest": ("VistExampleGen",),
+    "concepts": ("ConceptPretrainer",),
     "features": ("FeatureExtractor",),
     "validate": ("StatisticsGen", "ImportSchemaGen", "ExampleValidator"),
     "train": ("training_window_resolver", "warm_start_model_resolver", "Trainer"),
@@ -30,6 +31,21 @@ STAGES: dict[str, tuple[str, ...]] = {
     "push": ("Pusher",),
 }
 STAGE_ORDER = tuple(STAGES)
+
+
+def base_stage(stage: str, config: PipelineConfig) -> str | None:
+    """The nearest earlier stage with nodes in `config`'s pipeline (whose run `stage` snapshots).
+
+    A stage the config leaves empty (`concepts` without concept pretraining) runs no pipeline
+    run of its own, so the next stage builds on the one before it.
+    """
+    from pipelines.pipeline import create_pipeline
+
+    pipeline = create_pipeline(config)
+    for earlier in reversed(STAGE_ORDER[: STAGE_ORDER.index(stage)]):
+        if stage_nodes(earlier, pipeline):
+            return earlier
+    return None
 
 
 def stage_run_id(dag_run_id: str, stage: str) -> str:
@@ -73,6 +89,9 @@ def run_stage(
         raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGE_ORDER)}")
     pipeline = create_pipeline(config)
     nodes = stage_nodes(stage, pipeline)
+    if not nodes:
+        log.info("stage %s: no nodes in this pipeline (config), nothing to run", stage)
+        return StageResult(stage=stage, run_id=run_id, outputs={}, properties={})
     index = STAGE_ORDER.index(stage)
     if index > 0 and not base_run_id:
         raise ValueError(f"stage {stage!r} needs the pipeline run id of the previous stage")

@@ -355,8 +355,15 @@ def describe_weights(weights: str, seed: int = 0, name: str | None = None) -> di
                 "random": False,
             }
         return {"weights": "imagenet", "random": False}
-    path = os.path.join(weights, BACKBONE_WEIGHTS) if _is_backbone_dir(weights) else weights
-    return {"weights": path, "sha256": _sha256(path), "random": False}
+    if _is_backbone_dir(weights):
+        # A saved backbone (e.g. concept-pretrained): keep how its weights came to be.
+        path = os.path.join(weights, BACKBONE_WEIGHTS)
+        import tensorflow as tf
+
+        with tf.io.gfile.GFile(os.path.join(weights, BACKBONE_JSON)) as f:
+            origin = json.load(f).get("weights", {})
+        return {"weights": path, "sha256": _sha256(path), "random": False, "origin": origin}
+    return {"weights": weights, "sha256": _sha256(weights), "random": False}
 
 
 def _is_backbone_dir(path: str) -> bool:

@@ -10,6 +10,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from . import executor
 from .executor import (
     BACKBONE_KEY,
+    BACKBONE_MODEL_KEY,
     BATCH_SIZE_KEY,
     DTYPE_KEY,
     EXAMPLES_KEY,
@@ -37,7 +38,11 @@ class FeatureExtractorSpec(ComponentSpec):
     }
     # Names must be unique across inputs and outputs: the output keeps the name every consumer of
     # Examples expects (`outputs["examples"]`), the input channel is `input_examples`.
-    INPUTS = {INPUT_EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
+    INPUTS = {
+        INPUT_EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        # A pretrained backbone (ConceptPretrainer's Model: `<uri>/backbone/`); replaces `weights`.
+        BACKBONE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
+    }
     OUTPUTS = {
         EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
         SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema),
@@ -67,6 +72,7 @@ class FeatureExtractor(base_beam_component.BaseBeamComponent):
         store_images: bool = False,
         batch_size: int = 16,
         num_shards: int = 0,
+        backbone_model=None,
     ):
         """Args:
         examples: a Channel of Examples (payload FORMAT_TF_SEQUENCE_EXAMPLE).
@@ -77,9 +83,12 @@ class FeatureExtractor(base_beam_component.BaseBeamComponent):
         store_images: also store each resized photo as JPEG (for joint CNN fine-tuning).
         batch_size: inference batch size.
         num_shards: shards per split (0: one per 256 MB).
+        backbone_model: optional Channel of a Model holding `backbone/` (e.g. ConceptPretrainer's
+          output): extract with those weights instead of `weights`.
         """
         spec = FeatureExtractorSpec(
             input_examples=examples,
+            backbone_model=backbone_model,
             backbone=backbone,
             weights=weights,
             seed=seed,

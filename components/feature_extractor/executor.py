@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from typing import Any
@@ -24,6 +25,8 @@ logger = logging.getLogger(__name__)
 # output as `outputs["examples"]` (like ExampleGen's), so the input channel is `input_examples`;
 # the component's constructor still takes `examples=`.
 INPUT_EXAMPLES_KEY = "input_examples"
+BACKBONE_MODEL_KEY = "backbone_model"  # optional Model with `backbone/`: overrides `weights`
+PRETRAINED_BACKBONE_DIR = "backbone"  # ConceptPretrainer's layout inside its Model artifact
 EXAMPLES_KEY = "examples"
 SCHEMA_KEY = "schema"  # the TFMD schema of the output, derived for the backbone and dtype
 SCHEMA_FILE = "schema.pbtxt"  # the name SchemaGen/ImportSchemaGen give it
@@ -84,6 +87,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             for split in splits
         }
         config = config_from_exec_properties(exec_properties)
+        pretrained = input_dict.get(BACKBONE_MODEL_KEY) or []
+        if pretrained:
+            model = artifact_utils.get_single_instance(pretrained)
+            config = dataclasses.replace(
+                config, weights=os.path.join(model.uri, PRETRAINED_BACKBONE_DIR)
+            ).validate()
+            logger.info("FeatureExtractor: pretrained backbone from %s", config.weights)
         meta = extract_features(patterns, output.uri, config, pipeline=self._make_beam_pipeline())
 
         output.split_names = artifact_utils.encode_split_names(splits)
@@ -95,6 +105,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         output.set_string_custom_property("weights", meta["weights"])
         output.set_string_custom_property("feature_dtype", config.dtype)
         output.set_int_custom_property("weights_random", int(meta["weights_random"]))
+        output.set_int_custom_property("backbone_pretrained", int(bool(pretrained)))
         logger.info("FeatureExtractor wrote %s", output.uri)
         if output_dict.get(SCHEMA_KEY):
             schema = artifact_utils.get_single_instance(output_dict[SCHEMA_KEY])
