@@ -196,8 +196,10 @@ def run(size_mb: float, workdir: Path | None = None, keep: bool = False) -> dict
             "json_load": _run_child("json_load", path),
         }
         if keep:
+            from vistflow.outputs import commit
+
             kept = (workdir or Path.cwd()) / path.name
-            os.replace(path, kept)
+            commit(path, kept, replace=True)
             result["kept"] = str(kept)
     return result
 

@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from vistflow.outputs import committed_output, write_file_atomic
+
 log = logging.getLogger(__name__)
 
 SUCCESS_MARKER = "_SUCCESS"
@@ -150,9 +152,7 @@ def record_run_summary(home: Path, ds: str, summary: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(path.read_text()) if path.is_file() else {}
     data[summary["stage"]] = summary
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    write_file_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str))
     return path
 
 
@@ -177,25 +177,23 @@ def publish_quality_report(ds: str, ingest: dict[str, Any], validate: dict[str, 
     import shutil
 
     out = partition_dir(vistflow_home(), "quality", ds)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    outputs = ingest["outputs"]
-    for key in ("VistExampleGen.report", "VistExampleGen.rejects"):
-        for uri in outputs.get(key, []):
-            for f in Path(uri).iterdir():
-                if f.is_file():
-                    shutil.copy2(f, tmp / f.name)
-    (tmp / "anomalies.json").write_text(json.dumps(validate.get("anomalies", {}), indent=2))
-    summary = {
-        "partition": ds,
-        "splits": ingest.get("splits", []),
-        "splits_absent": ingest.get("splits_absent", []),
-        "anomalies": validate.get("anomalies", {}),
-    }
-    (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)  # the folder appears complete or not at all
+    # The folder appears complete or not at all; a killed run's `<ds>.tmp` is removed first.
+    staging = out.with_name(out.name + ".tmp")
+    with committed_output(out, replace=True, staging=staging, make_dir=True) as tmp:
+        outputs = ingest["outputs"]
+        for key in ("VistExampleGen.report", "VistExampleGen.rejects"):
+            for uri in outputs.get(key, []):
+                for f in Path(uri).iterdir():
+                    if f.is_file():
+                        shutil.copy2(f, tmp / f.name)
+        (tmp / "anomalies.json").write_text(json.dumps(validate.get("anomalies", {}), indent=2))
+        summary = {
+            "partition": ds,
+            "splits": ingest.get("splits", []),
+            "splits_absent": ingest.get("splits_absent", []),
+            "anomalies": validate.get("anomalies", {}),
+        }
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
     log.info("data-quality report of %s: %s", ds, out / "report.html")
     return out
 

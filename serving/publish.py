@@ -2,7 +2,7 @@
 
 A version directory is never visible half-written: the SavedModel is copied into a hidden
 staging directory `<base>/<model>/.tmp-<version>-<random>/` on the same file system, fsynced,
-then `os.rename`d to `<base>/<model>/<version>/`. Servers (ours and `tensorflow_model_server`)
+then renamed to `<base>/<model>/<version>/` (`vistflow.outputs.committed_output`). Servers (ours and `tensorflow_model_server`)
 only consider directories named by an integer, so they never see the staging directory.
 
 Rollback re-publishes an older version's content as a NEW, higher version number rather than
@@ -15,7 +15,6 @@ audit. Each published version records its provenance in `assets.extra/vistflow_p
 from __future__ import annotations
 
 import datetime as _dt
-import errno
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from serving.layout import is_saved_model_dir, list_versions, version_dir
 from vistflow.errors import VistflowError
+from vistflow.outputs import OutputExistsError, committed_output
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +39,6 @@ def _copy_and_fsync(src: str, dst: str) -> str:
     with open(dst, "rb") as f:
         os.fsync(f.fileno())
     return dst
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _next_version(model_dir: Path) -> int:
@@ -84,27 +76,18 @@ def _publish_into(
             continue
         staging = model_dir / f"{STAGING_PREFIX}{v}-{secrets.token_hex(4)}"
         try:
-            shutil.copytree(src, staging, copy_function=_copy_and_fsync)
-            record = {**provenance, "version": v}
-            record.setdefault("origin_version", v)
-            (staging / PROVENANCE_PATH).parent.mkdir(exist_ok=True)
-            (staging / PROVENANCE_PATH).write_text(json.dumps(record, indent=2) + "\n")
-            for dirpath, _, _ in os.walk(staging):
-                _fsync_dir(Path(dirpath))
-            try:
-                os.rename(staging, final)
-            except OSError as e:
-                if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise
-                # Another publisher took this number between our check and our rename.
-                if version is not None:
-                    raise VistflowError(f"{final}: version {v} was published concurrently") from e
-                shutil.rmtree(staging, ignore_errors=True)
-                continue
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        _fsync_dir(model_dir)
+            # Durable: the files, the tree and the model dir are fsynced around the rename.
+            with committed_output(final, staging=staging, durable=True) as out:
+                shutil.copytree(src, out, copy_function=_copy_and_fsync)
+                record = {**provenance, "version": v}
+                record.setdefault("origin_version", v)
+                (out / PROVENANCE_PATH).parent.mkdir(exist_ok=True)
+                (out / PROVENANCE_PATH).write_text(json.dumps(record, indent=2) + "\n")
+        except OutputExistsError as e:
+            # Another publisher took this number between our check and our rename.
+            if version is not None:
+                raise VistflowError(f"{final}: version {v} was published concurrently") from e
+            continue
         return v, final
 
 

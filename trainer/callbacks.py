@@ -24,6 +24,8 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from vistflow.outputs import committed_output, write_file_atomic
+
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
@@ -36,18 +38,10 @@ def _atomic_save_weights(model, path: str) -> None:
     local = os.path.join(local_dir, os.path.basename(path))
     try:
         model.save_weights(local)
-        tmp = f"{path}.tmp"
-        tf.io.gfile.copy(local, tmp, overwrite=True)
-        tf.io.gfile.rename(tmp, path, overwrite=True)
+        with committed_output(path, replace=True) as tmp:
+            tf.io.gfile.copy(local, tmp, overwrite=True)
     finally:
         tf.io.gfile.rmtree(local_dir)
-
-
-def _atomic_write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(text)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 def load_weights(model, path: str) -> None:
@@ -147,7 +141,7 @@ class TrainingState(keras.callbacks.Callback):
             "monitor": self.monitor,
             "history": self.history,
         }
-        _atomic_write(os.path.join(self.dir, STATE_FILE), json.dumps(state, indent=1))
+        write_file_atomic(os.path.join(self.dir, STATE_FILE), json.dumps(state, indent=1))
         for name in tf.io.gfile.listdir(self.dir):
             if name.startswith("epoch-") and name != weights:
                 tf.io.gfile.remove(os.path.join(self.dir, name))

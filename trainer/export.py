@@ -39,7 +39,6 @@ import json
 import logging
 import os
 import time
-import uuid
 
 import tensorflow as tf
 
@@ -47,6 +46,7 @@ from trainer.data import FeatureInfo
 from trainer.hparams import DecodingConfig, HParams
 from trainer.inference import Captioner
 from vistflow.errors import VistflowError
+from vistflow.outputs import committed_output
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +141,8 @@ def export_saved_model(
 ) -> str:
     """Write the SavedModel of `captioner` to `export_dir` (must not exist or be empty).
 
-    Locally the directory appears complete or not at all (written next to it, then renamed),
-    the property TF Serving and our Pusher rely on.
+    The directory appears complete or not at all (`vistflow.outputs`: staged next to it, then
+    committed), the property TF Serving and our Pusher rely on.
     """
     model = captioner.model
     if tf.io.gfile.exists(export_dir) and tf.io.gfile.listdir(export_dir):
@@ -155,39 +155,35 @@ def export_saved_model(
     for name, fn in concrete.items():
         setattr(root, f"signature_{name}", fn)
 
-    local = "://" not in export_dir
-    target = f"{export_dir.rstrip('/')}.tmp-{uuid.uuid4().hex[:8]}" if local else export_dir
-    tf.saved_model.save(root, target, signatures=concrete)
-    metadata = {
-        "format_version": FORMAT_VERSION,
-        "model": model.hp.model,
-        "task": model.hp.task,
-        "sequence_model": model.sequence_model,
-        "photos_per_story": model.hp.photos_per_story,
-        "spatial_attention": model.spatial_attention,
-        "joint_cnn": model.joint,
-        "hparams": model.hp.to_dict(),
-        "decoding": dataclasses.asdict(captioner.decoding),
-        "features": model.info.to_dict(),
-        "backbone": _backbone_doc(captioner, backbone_meta),
-        "vocabulary": list(captioner.words),
-        "signatures": signature_docs(concrete),
-        "model_variables": [v.path for v in model.variables],
-        "backbone_variables": [v.path for v in root.backbone_variables],
-        "training": training_summary or {},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "tensorflow": tf.__version__,
-    }
-    extra = os.path.join(target, ASSETS_EXTRA)
-    tf.io.gfile.makedirs(extra)
-    with tf.io.gfile.GFile(os.path.join(extra, METADATA_FILE), "w") as f:
-        f.write(json.dumps(metadata, indent=1, sort_keys=True))
-    if "images" in metadata["signatures"]["serving_default"]["inputs"]:
-        _write_warmup(os.path.join(extra, WARMUP_FILE))
-    if local:
-        if tf.io.gfile.exists(export_dir):
-            tf.io.gfile.rmtree(export_dir)  # empty (checked above)
-        os.replace(target, export_dir)
+    # Replaces only an empty export_dir (checked above), e.g. the artifact dir TFX created.
+    with committed_output(export_dir, replace=True) as target:
+        tf.saved_model.save(root, target, signatures=concrete)
+        metadata = {
+            "format_version": FORMAT_VERSION,
+            "model": model.hp.model,
+            "task": model.hp.task,
+            "sequence_model": model.sequence_model,
+            "photos_per_story": model.hp.photos_per_story,
+            "spatial_attention": model.spatial_attention,
+            "joint_cnn": model.joint,
+            "hparams": model.hp.to_dict(),
+            "decoding": dataclasses.asdict(captioner.decoding),
+            "features": model.info.to_dict(),
+            "backbone": _backbone_doc(captioner, backbone_meta),
+            "vocabulary": list(captioner.words),
+            "signatures": signature_docs(concrete),
+            "model_variables": [v.path for v in model.variables],
+            "backbone_variables": [v.path for v in root.backbone_variables],
+            "training": training_summary or {},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "tensorflow": tf.__version__,
+        }
+        extra = os.path.join(target, ASSETS_EXTRA)
+        tf.io.gfile.makedirs(extra)
+        with tf.io.gfile.GFile(os.path.join(extra, METADATA_FILE), "w") as f:
+            f.write(json.dumps(metadata, indent=1, sort_keys=True))
+        if "images" in metadata["signatures"]["serving_default"]["inputs"]:
+            _write_warmup(os.path.join(extra, WARMUP_FILE))
     logger.info("exported %s to %s (signatures: %s)", model.hp.model, export_dir, sorted(concrete))
     return export_dir
 

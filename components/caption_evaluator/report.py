@@ -12,7 +12,6 @@ import html
 import io
 import logging
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from components.caption_evaluator.blessing import METRIC_NAMES, Check
 from components.caption_evaluator.decoding import PhotoMeta, PhotoPrediction
+from vistflow.outputs import write_file_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -304,15 +304,5 @@ def render_report(
 
 
 def write_report(path: str, text: str) -> None:
-    """Write the report (through tf.io.gfile when the path is not local, e.g. gs://)."""
-    if "://" in path:
-        import tensorflow as tf
-
-        with tf.io.gfile.GFile(path, "w") as f:
-            f.write(text)
-        return
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    """Write the report whole or not at all (any URI tf.io.gfile handles, e.g. gs://)."""
+    write_file_atomic(path, text)

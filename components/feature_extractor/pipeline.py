@@ -26,7 +26,6 @@ import logging
 import math
 import os
 import re
-import shutil
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
@@ -43,7 +42,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, R
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from vistflow import example_format as ef
-from vistflow import images
+from vistflow import images, outputs
 from vistflow.errors import VistflowError
 
 from . import backbones
@@ -539,35 +538,12 @@ def _prepare_dir(out_dir: str, overwrite: bool) -> str:
 
 
 def _commit(tmp: str, out_dir: str) -> None:
-    """Make the finished output visible under its final name in (as near as possible) one step."""
-    import tensorflow as tf
+    """Make the finished output visible under its final name (`vistflow.outputs`).
 
-    if "://" not in out_dir:
-        out_dir = out_dir.rstrip("/")
-        old = None
-        if os.path.exists(out_dir):
-            if os.listdir(out_dir):
-                old = f"{out_dir}.old-{uuid.uuid4().hex[:8]}"
-                os.rename(out_dir, old)
-            else:
-                os.rmdir(out_dir)  # e.g. the empty artifact dir TFX creates before Do()
-        os.rename(tmp, out_dir)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-        return
-    # Object stores have no directory rename: move file by file, the metadata file last, so its
-    # presence is the completion marker.
-    if tf.io.gfile.exists(out_dir):
-        tf.io.gfile.rmtree(out_dir)
-    moves = []
-    for root, _, files in tf.io.gfile.walk(tmp):
-        for name in files:
-            src = os.path.join(root, name)
-            moves.append((name == METADATA_FILE, src, out_dir + src[len(tmp) :]))
-    for _, src, dst in sorted(moves):
-        tf.io.gfile.makedirs(os.path.dirname(dst))
-        tf.io.gfile.rename(src, dst, overwrite=True)
-    tf.io.gfile.rmtree(tmp)
+    Replaces an earlier output (checked by `_prepare_dir`) or the empty artifact dir TFX creates
+    before Do(). On an object store the metadata file is moved last, then the commit marker.
+    """
+    outputs.commit(tmp, out_dir, replace=True, last=(METADATA_FILE,))
 
 
 def _fill_missing_shards(tmp: str, splits: Iterable[str], stats: Mapping[str, int]) -> None:

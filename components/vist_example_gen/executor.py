@@ -1,7 +1,8 @@
 """VistExampleGen's executor: runs the ingest Beam job into the output artifacts.
 
-The job writes to a staging directory next to the `examples` artifact and its files are moved
-into the three artifact directories only after it succeeded (same code as `vistflow ingest`).
+The job writes to a staging directory next to the `examples` artifact and its outputs are
+committed (`vistflow.outputs`) into the three artifact directories only after it succeeded (same
+code as `vistflow ingest`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tfx.types import artifact_utils
 from components.vist_example_gen import pipeline as ingest_pipeline
 from components.vist_example_gen.image_check import DEFAULT_MAX_PIXELS, ImageLimits
 from components.vist_example_gen.options import DEFAULT_NUM_SHARDS, IngestConfig
+from vistflow import outputs
 
 _LOG = logging.getLogger(__name__)
 
@@ -59,16 +61,6 @@ def config_from_exec_properties(exec_properties: dict[str, Any]) -> IngestConfig
     ).resolved()
 
 
-def _move_tree(src: str, dst: str) -> None:
-    """Moves every file under `src` to the same relative path under `dst` (any filesystem)."""
-    for directory, _subdirs, files in fileio.walk(src):
-        rel = directory[len(src) :].lstrip("/")
-        target_dir = f"{dst}/{rel}" if rel else dst
-        fileio.makedirs(target_dir)
-        for name in files:
-            fileio.rename(f"{directory}/{name}", f"{target_dir}/{name}", overwrite=True)
-
-
 class Executor(base_beam_executor.BaseBeamExecutor):
     """Writes Examples (SequenceExamples, Split-<each split in the input>), Rejects, Report."""
 
@@ -90,14 +82,15 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         fileio.makedirs(staging)
         try:
             summary = ingest_pipeline.write_outputs(config, staging, self._make_beam_pipeline())
-            _move_tree(f"{staging}/{ingest_pipeline.EXAMPLES_DIR}", examples.uri)
+            # TFX created the (empty) artifact dirs; each output replaces its one in one commit.
+            outputs.commit(f"{staging}/{ingest_pipeline.EXAMPLES_DIR}", examples.uri, replace=True)
             for name, artifact in (
                 (ingest_pipeline.REJECTS_FILE, rejects),
                 (ingest_pipeline.REPORT_JSON, report),
                 (ingest_pipeline.REPORT_HTML, report),
             ):
                 fileio.makedirs(artifact.uri)
-                fileio.rename(f"{staging}/{name}", f"{artifact.uri}/{name}", overwrite=True)
+                outputs.commit(f"{staging}/{name}", f"{artifact.uri}/{name}", replace=True)
         finally:
             if fileio.exists(staging):
                 fileio.rmtree(staging)

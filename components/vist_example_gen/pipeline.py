@@ -2,8 +2,8 @@
 
     python -m components.vist_example_gen.pipeline --data-root DATA --out OUT [beam options]
 
-Outputs appear only when complete: everything is written to `<OUT>.incomplete/` and renamed to
-`<OUT>` at the end, so a killed run leaves no partial output and a rerun starts clean. The CLI
+Outputs appear only when complete: everything is written to `<OUT>.incomplete/` and committed as
+`<OUT>` at the end (`vistflow.outputs`), so a killed run leaves no partial output and a rerun starts clean. The CLI
 (`vistflow ingest`) and the TFX executor both call `write_outputs`.
 """
 
@@ -13,7 +13,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 from collections.abc import Sequence
 
 import apache_beam as beam
@@ -24,6 +23,7 @@ from components.vist_example_gen import options as opts
 from components.vist_example_gen import transforms as T
 from components.vist_example_gen.options import IngestConfig
 from vistflow.errors import VistflowError
+from vistflow.outputs import committed_output
 from vistflow.records import SPLITS
 
 _LOG = logging.getLogger(__name__)
@@ -218,20 +218,11 @@ def _is_ingest_output(path: str) -> bool:
     return not names or (REPORT_JSON in names and names <= set(OUTPUT_NAMES))
 
 
-def _publish(staging: str, out: str) -> None:
-    """Renames the finished staging dir to `out`, replacing an earlier ingest output."""
-    if os.path.lexists(out):
-        if not os.path.isdir(out) or not _is_ingest_output(out):
-            raise VistflowError(
-                f"{out}: exists and is not an earlier ingest output; refusing to replace it"
-            )
-        replaced = out + ".replaced"
-        shutil.rmtree(replaced, ignore_errors=True)
-        os.rename(out, replaced)
-        os.rename(staging, out)
-        shutil.rmtree(replaced, ignore_errors=True)
-    else:
-        os.rename(staging, out)
+def _check_replaceable(out: str) -> None:
+    if os.path.lexists(out) and (not os.path.isdir(out) or not _is_ingest_output(out)):
+        raise VistflowError(
+            f"{out}: exists and is not an earlier ingest output; refusing to replace it"
+        )
 
 
 def ingest(
@@ -256,26 +247,18 @@ def ingest(
     if "://" in out_dir:
         raise VistflowError(f"{out_dir}: --out must be a local directory")
     out = os.path.abspath(out_dir)
-    if os.path.exists(out) and (not os.path.isdir(out) or not _is_ingest_output(out)):
-        raise VistflowError(
-            f"{out}: exists and is not an earlier ingest output; refusing to replace it"
-        )
-    staging = out + INCOMPLETE_SUFFIX
-    # A killed earlier run leaves its staging dir behind: start over from nothing.
-    shutil.rmtree(staging, ignore_errors=True)
-    os.makedirs(staging)
+    _check_replaceable(out)
     if test_pipeline is None:
         options = PipelineOptions(list(beam_args))
         options.view_as(SetupOptions).save_main_session = save_main_session
         pipeline = beam.Pipeline(options=options)
     else:
         pipeline = test_pipeline
-    try:
+    # A fixed staging name: a killed earlier run's leftovers are removed and we start over.
+    staging_dir = out + INCOMPLETE_SUFFIX
+    with committed_output(out, replace=True, staging=staging_dir, make_dir=True) as staging:
         report = write_outputs(config, staging, pipeline)
-        _publish(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        _check_replaceable(out)  # again: something else may have appeared there meanwhile
     _LOG.info("ingest output complete: %s", out)
     return report
 

@@ -19,9 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
-import uuid
 from collections.abc import Mapping
 
 import numpy as np
@@ -30,6 +28,7 @@ from trainer.alignment import regions as regions_lib
 from trainer.alignment.index import RetrievalIndex
 from trainer.alignment.train import TrainedAlignment, save_trained
 from vistflow.errors import VistflowError
+from vistflow.outputs import committed_output
 
 logger = logging.getLogger(__name__)
 
@@ -147,9 +146,8 @@ def export_model(
         backbone_doc = {"name": spec.name, "input_size": image_size, "dir": backbone_dir}
         backbone_doc["weights"] = bb_meta.get("weights")
 
-    target = f"{model_dir.rstrip('/')}.tmp-{uuid.uuid4().hex[:8]}"
-    os.makedirs(target)
-    try:
+    # Replaces only an empty model_dir (checked above).
+    with committed_output(model_dir, replace=True, make_dir=True) as target:
         root, concrete = _module(trained, backbone, image_size)
         tf.saved_model.save(root, os.path.join(target, SAVED_MODEL_DIR), signatures=concrete)
         save_trained(trained, target)
@@ -177,12 +175,6 @@ def export_model(
         }
         with open(os.path.join(target, EXPORT_FILE), "w") as f:
             json.dump(doc, f, indent=1)
-        if os.path.exists(model_dir):
-            os.rmdir(model_dir)  # empty (checked above)
-        os.replace(target, model_dir)
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
-        raise
     logger.info(
         "exported alignment model to %s (signatures %s; index %s)",
         model_dir,

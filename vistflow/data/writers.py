@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import IO, Any
+
+from vistflow.outputs import open_committed
 
 _TYPES = {"sis": "story_in_sequence", "dii": "description_in_isolation"}
 _TIERS = {"sis": "story-in-sequence", "dii": "descriptions-in-isolation"}
@@ -153,23 +154,6 @@ def _write_array(f: IO[str], items: Iterable[Any]) -> int:
     return count
 
 
-class _atomic:
-    """Opens `<path>.tmp-<pid>` for writing; renames it over `path` only on success."""
-
-    def __init__(self, path: str | os.PathLike):
-        self._path = Path(path)
-        self._tmp = self._path.with_name(f".{self._path.name}.tmp-{os.getpid()}")
-        self._file: IO[str] | None = None
-
-    def __enter__(self) -> IO[str]:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self._tmp, "w", encoding="utf-8", buffering=1 << 20)
-        return self._file
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        assert self._file is not None
-        self._file.close()
-        if exc_type is None:
-            os.replace(self._tmp, self._path)
-        else:
-            self._tmp.unlink(missing_ok=True)
+def _atomic(path: str | os.PathLike):
+    """Opens a hidden sibling of `path` for writing; it replaces `path` only on success."""
+    return open_committed(path, "w")
