@@ -21,7 +21,10 @@ class PipelineConfig:
     data_root: str
     pipeline_root: str
     serving_root: str
-    metadata_path: str = ""  # default: <pipeline_root>/metadata.sqlite
+    # ML Metadata's SQLite file, always local (SQLite cannot live on a bucket). Default:
+    # <pipeline_root>/metadata.sqlite; when pipeline_root is a URI (gs://...):
+    # $VISTFLOW_HOME/metadata/<pipeline_name>.sqlite, or ~/.vistflow/metadata/... without it.
+    metadata_path: str = ""
     pipeline_name: str = PIPELINE_NAME
     model_name: str = MODEL_NAME
     data_format: str = "vist"
@@ -66,9 +69,13 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         for name in ("data_root", "pipeline_root", "serving_root"):
-            setattr(self, name, os.path.abspath(getattr(self, name)))
+            value = getattr(self, name)
+            if "://" not in value:  # a URI (gs://b/x) stays as given: abspath would mangle it
+                setattr(self, name, os.path.abspath(value))
         if not self.metadata_path:
-            self.metadata_path = os.path.join(self.pipeline_root, "metadata.sqlite")
+            self.metadata_path = self._default_metadata_path()
+        elif "://" in self.metadata_path:
+            raise ValueError(f"metadata_path {self.metadata_path!r}: must be a local SQLite path")
         if self.schema_path and "://" not in self.schema_path:
             self.schema_path = os.path.abspath(self.schema_path)
         self.tasks = tuple(self.tasks)
@@ -78,6 +85,12 @@ class PipelineConfig:
         self.span = int(self.span)
         self.window_spans()  # fail on a bad window now, not in the Trainer
         self.holdout_span()
+
+    def _default_metadata_path(self) -> str:
+        if "://" not in self.pipeline_root:
+            return os.path.join(self.pipeline_root, "metadata.sqlite")
+        home = os.environ.get("VISTFLOW_HOME") or os.path.join(os.path.expanduser("~"), ".vistflow")
+        return os.path.join(os.path.abspath(home), "metadata", f"{self.pipeline_name}.sqlite")
 
     def window_spans(self) -> int:
         """How many spans the training window holds (0 = all)."""
