@@ -73,10 +73,16 @@ _TIER_FILE = {"sis": "story-in-sequence", "dii": "description-in-isolation"}
 def _vist_paths(config: IngestConfig) -> list[tuple[str, str, str]]:
     from vistflow.data import layout
 
+    root = config.data_root
     out = []
     for task in config.tasks:
         path_of = layout.sis_path if task == "sis" else layout.dii_path
-        out.extend((task, split, str(path_of(config.data_root, split))) for split in SPLITS)
+        for split in SPLITS:
+            if "://" in root:  # Path() would fold gs://b into gs:/b: join the relative layout
+                path = f"{root.rstrip('/')}/{path_of('', split).as_posix()}"
+            else:
+                path = str(path_of(root, split))
+            out.append((task, split, path))
     return out
 
 

@@ -109,8 +109,41 @@ class SyntaxLocation:
     empty: bool = False  # nothing but whitespace before the end
 
 
+def _is_uri(path: str | os.PathLike) -> bool:
+    return "://" in os.fspath(path)
+
+
+def _open_raw(path: str | os.PathLike) -> IO[bytes]:
+    """A seekable byte stream: local files directly, URIs (gs://, s3://) through Beam's
+    FileSystems, the same registry ingest checks them with; both read in chunks, never whole."""
+    if not _is_uri(path):
+        return open(path, "rb")
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.open(os.fspath(path), compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def _size(path: str | os.PathLike) -> int:
+    if not _is_uri(path):
+        return os.path.getsize(path)
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.match([os.fspath(path)])[0].metadata_list[0].size_in_bytes
+
+
 def open_binary(path: str | os.PathLike) -> IO[bytes]:
-    """Opens `path` for streaming; a missing file or a directory is a user error."""
+    """Opens `path` (a local path or a URI) for streaming; a missing file or a directory is a
+    user error."""
+    if _is_uri(path):
+        from apache_beam.io.filesystems import FileSystems
+
+        uri = os.fspath(path)
+        if not FileSystems.exists(uri):
+            raise VistflowError(f"{uri}: no such file")
+        if not FileSystems.match([uri])[0].metadata_list:  # a bare prefix ("directory")
+            raise VistflowError(f"{uri}: is a directory, expected a JSON file")
+        return _open_raw(uri)
     p = Path(path)
     if not p.exists():
         raise VistflowError(f"{p}: no such file")
@@ -147,11 +180,11 @@ def locate_syntax_error(
     Only called on broken files, so the extra pass costs nothing on the happy path.
     """
     tracker = _PathTracker()
-    size = os.path.getsize(path)
+    size = _size(path)
     message = fallback_message
     failed = False
     events = 0
-    with open(path, "rb") as raw:
+    with _open_raw(path) as raw:
         reader = CountingReader(raw, slow_from=max(0, hint))
         try:
             for _prefix, event, value in ijson.parse(reader, use_float=True):
@@ -190,7 +223,7 @@ def _line_column(path: str | os.PathLike, offset: int) -> tuple[int, int]:
     """1-based line and character column of byte `offset`, without reading the file at once."""
     line, column = 1, 1
     remaining = offset
-    with open(path, "rb") as f:
+    with _open_raw(path) as f:
         while remaining > 0:
             chunk = f.read(min(_READ_SIZE, remaining))
             if not chunk:
@@ -207,7 +240,7 @@ def _line_column(path: str | os.PathLike, offset: int) -> tuple[int, int]:
 
 
 def _excerpt(path: str | os.PathLike, offset: int, width: int = 24) -> str:
-    with open(path, "rb") as f:
+    with _open_raw(path) as f:
         f.seek(max(0, offset - width))
         data = f.read(min(offset, width) + width)
     return repr(data.decode("utf-8", "replace"))
