@@ -19,6 +19,7 @@ from vistflow.errors import VistflowError
 MODEL_NAMES = ("mrnn", "show_tell", "show_attend_tell", "global_context", "seq2seq_story")
 DECODING_METHODS = ("greedy", "beam", "sample")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
+DISTRIBUTE = ("none", "mirrored", "multi_worker_mirrored")  # trainer/distribute.py
 
 # Vocabulary caps of reference 000 (table 1), by task; "caption" (Karpathy data) uses the DII cap.
 MAX_VOCAB_BY_TASK = {"dii": 10_000, "sis": 18_000, "caption": 10_000}
@@ -116,6 +117,9 @@ class HParams:
     min_count: int = 5
     max_vocab: int = 0  # 0 = MAX_VOCAB_BY_TASK[task]; counts PAD/START/END/UNK
     max_tokens: int = 25  # training sentences are cut to this many words
+    # tf.distribute strategy (trainer/distribute.py): none | mirrored | multi_worker_mirrored.
+    # batch_size stays the global batch: each of N replicas gets batch_size / N rows.
+    distribute: str = "none"
     # Joint CNN fine-tuning (001): train the backbone from pixels together with the decoder.
     fine_tune_cnn: bool = False
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
@@ -164,6 +168,10 @@ class HParams:
             _positive(name, getattr(self, name))
         for name in ("photos_per_story", "min_count", "max_tokens", "patience"):
             _positive(name, getattr(self, name))
+        if self.distribute not in DISTRIBUTE:
+            raise VistflowError(
+                f"distribute {self.distribute!r}: choose one of {', '.join(DISTRIBUTE)}"
+            )
         if self.shuffle_buffer < 0:
             raise VistflowError(f"shuffle_buffer {self.shuffle_buffer}: must be >= 0 (0 = auto)")
         if not 0.0 <= self.dropout < 1.0:

@@ -7,6 +7,7 @@ Used by the TFX entry point (trainer/run.py), benchmarks and tests. A run:
   3. trains with Keras `fit` on (rows of) examples: masked per-token cross-entropy, the model's
      paper optimizer with elementwise gradient clipping, early stopping on the validation
      per-token NLL, a checkpoint per epoch (a killed run resumes where it stopped), TensorBoard;
+     on one device or under the `distribute` strategy (trainer/distribute.py);
   4. restores the best epoch's weights and exports the SavedModel with in-graph decoding;
   5. writes the loss curve PNG, the history CSV, `train_result.json`, and appends one row to the
      results CSV.
@@ -30,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from trainer import data as data_lib
+from trainer import distribute
 from trainer.backbone import NO_BACKBONE
 from trainer.hparams import HParams
 from trainer.vocabulary import Vocabulary
@@ -108,6 +110,10 @@ def train(
 
     started = time.time()
     hparams.validate()
+    strategy = distribute.make_strategy(hparams.distribute)
+    if not distribute.is_chief(strategy):  # a cluster's other workers: only the chief writes
+        out_dir = distribute.scratch_dir(out_dir, strategy)
+        export_dir = log_dir = checkpoint_dir = results_csv = None
     keras.utils.set_random_seed(hparams.seed)
     tf.io.gfile.makedirs(out_dir)
     export_dir = export_dir or os.path.join(out_dir, "export")
@@ -121,9 +127,10 @@ def train(
     hp = hparams.resolved(info.task or "dii")
     logger.info("training %s on %s features (%s)", hp.model, info.backbone, info.to_dict())
 
-    backbone, spec, backbone_meta = _resolve_backbone(
-        hp, info, train_pattern, backbone_dir, backbone_lib
-    )
+    with strategy.scope():  # fine_tune_cnn trains the backbone's variables too
+        backbone, spec, backbone_meta = _resolve_backbone(
+            hp, info, train_pattern, backbone_dir, backbone_lib
+        )
     image_size = spec.input_size if spec is not None else 0
 
     train_scan = data_lib.scan_text(train_pattern, photos_per_story=hp.photos_per_story)
@@ -147,14 +154,16 @@ def train(
         hp.max_vocab,
     )
 
-    model = build_model(hp, len(vocab), info, backbone if hp.fine_tune_cnn else None)
-
-    model.compile(
-        optimizer=_optimizer(hp, keras),
-        loss=layers.MaskedTokenCrossEntropy(),
-        metrics=[layers.MaskedTokenMetric("nll"), layers.MaskedTokenMetric("accuracy")],
-        jit_compile=False,  # XLA compilation of the unrolled decoder costs more than it saves
-    )
+    with strategy.scope():  # variables (model, optimizer, metrics) mirrored on its replicas
+        model = build_model(hp, len(vocab), info, backbone if hp.fine_tune_cnn else None)
+        metrics = [layers.MaskedTokenMetric("nll"), layers.MaskedTokenMetric("accuracy")]
+        model.compile(
+            optimizer=_optimizer(hp, keras),
+            loss=layers.MaskedTokenCrossEntropy(),
+            metrics=metrics,
+            jit_compile=False,  # XLA compilation of the unrolled decoder costs more than it saves
+        )
+    distribute.prepare_model(model, strategy, metrics)
 
     rows = train_scan.story_rows if model.sequence_model else train_scan.image_rows
     if rows == 0:
@@ -188,9 +197,10 @@ def train(
         if eval_rows == 0:
             raise VistflowError(f"{eval_pattern}: no evaluation sentences")
         eval_steps = math.ceil(eval_rows / hp.batch_size)
-    # Batched, then repeated: each validation pass sees the same batches (Keras keeps one
-    # validation iterator for the whole fit).
-    eval_ds = data_lib.make_dataset(eval_pattern, training=False, **dataset_args).repeat()
+    # Each validation pass sees the same batches (Keras keeps one validation iterator).
+    eval_ds, validation_steps = distribute.validation_data(
+        data_lib.make_dataset(eval_pattern, training=False, **dataset_args), eval_steps, strategy
+    )
 
     state = TrainingState(checkpoint_dir, monitor=MONITOR, patience=hp.patience)
     fit_callbacks = [
@@ -218,7 +228,7 @@ def train(
         epochs=hp.epochs,
         steps_per_epoch=steps_per_epoch,
         validation_data=eval_ds,
-        validation_steps=eval_steps,
+        validation_steps=validation_steps,
         callbacks=fit_callbacks,
         verbose=verbose,
     )
