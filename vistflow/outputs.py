@@ -76,7 +76,7 @@ def _makedirs(path: str) -> None:
         return
     if is_local(path):
         os.makedirs(path, exist_ok=True)
-    else:
+    elif "/" in path.split("://", 1)[1].strip("/"):  # a bucket itself cannot be "made" (s3)
         _gfile().makedirs(path)
 
 
