@@ -22,6 +22,7 @@ BENCHMARKS = (
     "retraining",
     "story_repetition",
     "event_ceiling",
+    "distributed",
     "demo",
 )
 
