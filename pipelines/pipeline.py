@@ -40,13 +40,18 @@ from components.feature_extractor.component import FeatureExtractor
 from components.vist_example_gen.component import VistExampleGen
 from pipelines import trainer_executor
 from pipelines.config import PipelineConfig
-from pipelines.span_resolvers import BlessedModelBeforeSpanStrategy, SpanWindowStrategy
+from pipelines.span_resolvers import (
+    BlessedModelBeforeSpanStrategy,
+    ModelBeforeSpanStrategy,
+    SpanWindowStrategy,
+)
 
 TRAINER_RUN_FN = "trainer.run.run_fn"
 WINDOW_RESOLVER = "training_window_resolver"
 WARM_START_RESOLVER = "warm_start_model_resolver"
 BASELINE_RESOLVER = "latest_blessed_model_resolver"
 HOLDOUT_RESOLVER = "holdout_examples_resolver"
+CONCEPT_RESOLVER = "concept_model_resolver"
 
 
 def _blessed_model_resolver(node_id: str, config: PipelineConfig) -> tfx.dsl.Resolver:
@@ -83,10 +88,22 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         tasks=",".join(config.tasks),
         span=config.span,
     )
-    concepts = None
+    concepts = earlier_concepts = None
+    if config.concept_pretraining and config.span:
+        # The concept backbone of an earlier span, reused: one network for every span's features.
+        earlier_concepts = tfx.dsl.Resolver(
+            strategy_class=ModelBeforeSpanStrategy,
+            config={"before_span": config.span},
+            model=tfx.dsl.Channel(
+                type=tfx.types.standard_artifacts.Model,
+                producer_component_id="ConceptPretrainer",
+                output_key="model",
+            ),
+        ).with_id(CONCEPT_RESOLVER)
     if config.concept_pretraining:
         concepts = ConceptPretrainer(
             examples=example_gen.outputs["examples"],
+            base_model=earlier_concepts.outputs["model"] if earlier_concepts else None,
             backbone=config.backbone,
             weights=config.backbone_weights,
             seed=config.backbone_seed,
@@ -169,6 +186,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
             c
             for c in (
                 example_gen,
+                earlier_concepts,
                 concepts,
                 features,
                 schema_gen,

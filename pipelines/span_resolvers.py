@@ -112,6 +112,31 @@ class BlessedModelBeforeSpanStrategy(resolver.ResolverStrategy):
         return {model_key: [], blessing_key: []}
 
 
+class ModelBeforeSpanStrategy(resolver.ResolverStrategy):
+    """The latest Model whose `span` custom property is below `before_span` (none when 0).
+
+    The concept backbone of an earlier span: reused so every span's features in a training
+    window come from one network (ConceptPretrainer sets `span` on its Model).
+    """
+
+    def __init__(self, before_span: int = 0):
+        self._before_span = int(before_span)
+
+    def resolve_artifacts(
+        self, store: Any, input_dict: dict[str, list[types.Artifact]]
+    ) -> dict[str, list[types.Artifact]]:
+        result = {}
+        for key, artifacts in input_dict.items():
+            earlier = [
+                a
+                for a in artifacts
+                if a.has_custom_property("span")
+                and 0 < int(a.get_int_custom_property("span")) < self._before_span
+            ]
+            result[key] = sorted(earlier, key=lambda a: a.id)[-1:]
+        return result
+
+
 def _has_splits(artifact: types.Artifact, splits: list[str]) -> bool:
     from tfx.types import artifact_utils
 

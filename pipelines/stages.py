@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 # (ImportSchemaGen only when the config pins a schema, the span resolvers only for a span).
 STAGES: dict[str, tuple[str, ...]] = {
     "ingest": ("VistExampleGen",),
-    "concepts": ("ConceptPretrainer",),
+    "concepts": ("concept_model_resolver", "ConceptPretrainer"),
     "features": ("FeatureExtractor",),
     "validate": ("StatisticsGen", "ImportSchemaGen", "ExampleValidator"),
     "train": ("training_window_resolver", "warm_start_model_resolver", "Trainer"),

@@ -29,7 +29,11 @@ class ConceptPretrainerSpec(component_spec.ComponentSpec):
         executor.CONFIG_KEY: component_spec.ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
-        executor.EXAMPLES_KEY: component_spec.ChannelParameter(type=standard_artifacts.Examples)
+        executor.EXAMPLES_KEY: component_spec.ChannelParameter(type=standard_artifacts.Examples),
+        # An earlier span's concept Model: reused as is (`reuse`, default) or fine-tuned.
+        executor.BASE_MODEL_KEY: component_spec.ChannelParameter(
+            type=standard_artifacts.Model, optional=True
+        ),
     }
     OUTPUTS = {executor.MODEL_KEY: component_spec.ChannelParameter(type=standard_artifacts.Model)}
 
@@ -52,6 +56,7 @@ class ConceptPretrainer(base_component.BaseComponent):
         weights: str = "random",
         seed: int = 0,
         config: dict | None = None,
+        base_model=None,
     ):
         """Args:
         examples: Examples of an ingest (VistExampleGen): the train and val splits are used.
@@ -59,11 +64,16 @@ class ConceptPretrainer(base_component.BaseComponent):
         weights: where training starts: "random", "imagenet", a Keras weights file, a backbone/.
         seed: seed of random weights, the head and the batch order.
         config: ConceptConfig fields (epochs, max_concepts, ...).
+        base_model: optional Channel of an earlier ConceptPretrainer Model. With `reuse` (the
+          default) its backbone is this run's, unchanged, so features of every span come from
+          one network (a training window mixes spans); with `reuse: false` training starts
+          from it instead of `weights`.
         """
         import json
 
         spec = ConceptPretrainerSpec(
             examples=examples,
+            base_model=base_model,
             backbone=backbone,
             weights=weights,
             seed=seed,

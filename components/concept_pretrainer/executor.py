@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import Any
 
 from tfx.dsl.components.base import base_executor
@@ -13,11 +14,12 @@ from tfx.utils import io_utils
 from vistflow.errors import VistflowError
 
 from . import report
-from .training import ConceptConfig, train_concepts
+from .training import BACKBONE_DIR, ConceptConfig, reuse_model, train_concepts
 
 logger = logging.getLogger(__name__)
 
 EXAMPLES_KEY = "examples"
+BASE_MODEL_KEY = "base_model"
 MODEL_KEY = "model"
 BACKBONE_KEY = "backbone"
 WEIGHTS_KEY = "weights"
@@ -46,15 +48,24 @@ class Executor(base_executor.BaseExecutor):
             split: io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], split))
             for split in splits
         }
-        result = train_concepts(
-            patterns,
-            model.uri,
-            backbone=exec_properties[BACKBONE_KEY],
-            weights=exec_properties.get(WEIGHTS_KEY) or "random",
-            seed=int(exec_properties.get(SEED_KEY) or 0),
-            config=config,
-        )
-        report.write_report(model.uri, result, examples.uri)
+        base = (input_dict.get(BASE_MODEL_KEY) or [None])[0]
+        weights = exec_properties.get(WEIGHTS_KEY) or "random"
+        if base is not None and config.reuse:
+            result = reuse_model(base.uri, model.uri, exec_properties[BACKBONE_KEY])
+            model.set_string_custom_property("reused_from", base.uri)
+            logger.info("concept pretraining: reusing the concept backbone of %s", base.uri)
+        else:
+            if base is not None:  # fine-tune the earlier span's backbone on this span
+                weights = os.path.join(base.uri, BACKBONE_DIR)
+            result = train_concepts(
+                patterns,
+                model.uri,
+                backbone=exec_properties[BACKBONE_KEY],
+                weights=weights,
+                seed=int(exec_properties.get(SEED_KEY) or 0),
+                config=config,
+            )
+            report.write_report(model.uri, result, examples.uri)
         # Searchable in ML Metadata: what it learned and how well, beside the frequency baseline.
         model.set_int_custom_property("span", int(examples.span or 0))
         model.set_string_custom_property("backbone", result["backbone"])

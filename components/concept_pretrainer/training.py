@@ -46,6 +46,9 @@ class ConceptConfig:
     dropout: float = 0.1
     threshold: float = 0.5  # predicted when the sigmoid exceeds it (precision/recall on val)
     max_train_photos: int = 0  # 0: all; else a seeded sample (bounds time on huge splits)
+    # With an earlier span's concept Model: reuse its backbone unchanged (features of every span
+    # in a training window then come from one network), or fine-tune from it (false).
+    reuse: bool = True
     train_split: str = "train"
     eval_split: str = "val"
 
@@ -332,3 +335,29 @@ def _write(out_dir: str, net, spec, model, vocab, result: dict[str, Any]) -> Non
     tf.io.gfile.copy(os.path.join(local, HEAD_WEIGHTS), os.path.join(out_dir, HEAD_WEIGHTS), True)
     with tf.io.gfile.GFile(os.path.join(out_dir, CONCEPTS_JSON), "w") as f:
         f.write(json.dumps(result, indent=1, sort_keys=True, default=str) + "\n")
+
+
+def reuse_model(base_uri: str, out_dir: str, backbone: str) -> dict[str, Any]:
+    """Copy an earlier concept Model (backbone/, concepts.json, head, report) to `out_dir`.
+
+    The same bytes, so features extracted with it equal the earlier span's. Returns its
+    concepts.json dict; a VistflowError when it holds another backbone.
+    """
+    import json
+
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(os.path.join(base_uri, CONCEPTS_JSON)) as f:
+        result = json.load(f)
+    if result.get("backbone") != backbone:
+        raise VistflowError(
+            f"{base_uri}: the earlier concept model is of backbone {result.get('backbone')!r}, "
+            f"this pipeline's is {backbone!r} (set concept_config.reuse to false to retrain)"
+        )
+    for src_dir, _, files in tf.io.gfile.walk(base_uri):
+        rel = os.path.relpath(src_dir, base_uri)
+        dst_dir = os.path.normpath(os.path.join(out_dir, rel))
+        tf.io.gfile.makedirs(dst_dir)
+        for name in files:
+            tf.io.gfile.copy(os.path.join(src_dir, name), os.path.join(dst_dir, name), True)
+    return result

@@ -12,7 +12,8 @@ from airflow_testing import DAGS, REPO, airflow_env
 EXPECTED = {
     "vist_retraining": {
         "wait_for_partition": {"ingest"},
-        "ingest": {"features"},
+        "ingest": {"concepts"},
+        "concepts": {"features"},
         "features": {"validate"},
         "validate": {"train"},
         "train": {"evaluate"},
@@ -21,7 +22,8 @@ EXPECTED = {
     },
     "vist_data_quality": {
         "wait_for_partition": {"ingest"},
-        "ingest": {"features", "publish_report"},
+        "ingest": {"concepts", "publish_report"},
+        "concepts": {"features"},
         "features": {"validate"},
         "validate": {"publish_report"},
         "publish_report": set(),

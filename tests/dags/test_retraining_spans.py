@@ -195,3 +195,22 @@ def test_pushed_model_lineage_names_spans_and_base_model(vhome, weeks):
     assert third["base_model_uri"] == second["model_uri"] == model_uri(weeks[W2])
     assert third["model_uri"] == model_uri(weeks[W3])
     assert third["destination"].endswith("/vist_captioner/3")
+
+
+def test_the_concepts_task_trains_once_and_later_spans_reuse_its_backbone(vhome, weeks):
+    """Week 1's concept backbone is every week's, so a window mixes features of one network."""
+    models = {ds: weeks[ds]["concepts"]["outputs"]["ConceptPretrainer.model"][0] for ds in weeks}
+    props = {ds: weeks[ds]["concepts"]["concepts"] for ds in weeks}
+    first = json.loads(Path(models[W1], "concepts.json").read_text())
+    assert first["num_concepts"] > 0 and "reused_from" not in props[W1]
+    assert props[W1]["val_f1"] == first["val"]["f1"]
+    assert Path(models[W1], "report.html").is_file()
+    for ds in (W2, W3):
+        assert props[ds]["reused_from"] == models[W1], ds
+    digests = set()
+    for ds, summary in weeks.items():
+        (uri,) = summary["features"]["outputs"]["FeatureExtractor.examples"]
+        meta = json.loads(Path(uri, "backbone", "backbone.json").read_text())
+        assert meta["weights"]["origin"]["weights"] == "concept-pretrained", ds
+        digests.add(meta["weights"]["sha256"])
+    assert len(digests) == 1  # one network for the three weeks' features

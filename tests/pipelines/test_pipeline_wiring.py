@@ -205,3 +205,29 @@ def test_trainer_runs_the_executor_that_records_spans(tmp_path):
 
     nodes = {c.id: c for c in create_pipeline(_config(tmp_path, span=3)).components}
     assert nodes["Trainer"].executor_spec.executor_class is trainer_executor.Executor
+
+
+def test_concept_pretrainer_feeds_the_feature_extractor_by_default(tmp_path):
+    from pipelines.pipeline import CONCEPT_RESOLVER, create_pipeline
+    from pipelines.stages import base_stage, stage_nodes
+
+    nodes = {c.id: c for c in create_pipeline(_config(tmp_path)).components}
+    assert _producer(nodes["FeatureExtractor"].inputs["backbone_model"]) == "ConceptPretrainer"
+    assert _producer(nodes["ConceptPretrainer"].inputs["examples"]) == "VistExampleGen"
+    assert CONCEPT_RESOLVER not in nodes  # unspanned: nothing earlier to reuse
+    assert base_stage("features", _config(tmp_path)) == "concepts"
+
+    # Spanned: an earlier span's concept backbone is resolved for reuse, in the concepts stage.
+    spanned = create_pipeline(_config(tmp_path, span=20261116))
+    nodes = {c.id: c for c in spanned.components}
+    assert _producer(nodes["ConceptPretrainer"].inputs["base_model"]) == CONCEPT_RESOLVER
+    assert stage_nodes("concepts", spanned) == (CONCEPT_RESOLVER, "ConceptPretrainer")
+
+    off = _config(tmp_path, concept_pretraining=False)
+    nodes = {c.id: c for c in create_pipeline(off).components}
+    assert (
+        "ConceptPretrainer" not in nodes
+        and "backbone_model" not in nodes["FeatureExtractor"].inputs
+    )
+    # The features stage then builds on the ingest stage's pipeline run.
+    assert base_stage("features", off) == "ingest"

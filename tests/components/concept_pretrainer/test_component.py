@@ -99,3 +99,38 @@ def test_executor_writes_backbone_report_and_searchable_scores(examples_artifact
     stored = np.array(lists[ef.GLOBAL_FEATURES].feature[0].float_list.value)
     pixels = backbones.decode_image(tf.io.read_file(uri), 64)[None]
     np.testing.assert_allclose(stored, net(pixels)["global"][0].numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_an_earlier_spans_concept_model_is_reused_unchanged(examples_artifact, tmp_path):
+    from tfx.types import standard_artifacts
+
+    from components.concept_pretrainer import executor
+
+    def run(uri, base=None, config=None):
+        model = standard_artifacts.Model()
+        model.uri = str(tmp_path / uri)
+        inputs = {executor.EXAMPLES_KEY: [examples_artifact]}
+        if base is not None:
+            inputs[executor.BASE_MODEL_KEY] = [base]
+        executor.Executor().Do(
+            inputs,
+            {executor.MODEL_KEY: [model]},
+            {
+                executor.BACKBONE_KEY: "tiny",
+                executor.CONFIG_KEY: json.dumps({"epochs": 1, "min_count": 2, **(config or {})}),
+            },
+        )
+        return model
+
+    def weights(model):
+        return open(os.path.join(model.uri, "backbone", "backbone.weights.h5"), "rb").read()
+
+    first = run("m1")
+    reused = run("m2", base=first)
+    assert weights(reused) == weights(first)
+    assert reused.get_string_custom_property("reused_from") == first.uri
+    assert reused.get_float_custom_property("val_f1") == first.get_float_custom_property("val_f1")
+    tuned = run("m3", base=first, config={"reuse": False})
+    assert weights(tuned) != weights(first)
+    meta = json.load(open(os.path.join(tuned.uri, "backbone", "backbone.json")))
+    assert meta["weights"]["base"]["origin"]["weights"] == "concept-pretrained"
