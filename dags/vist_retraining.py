@@ -15,7 +15,7 @@ stage's pipeline run), so ML Metadata lineage covers the whole DAG run and a fai
 alone. A partition without the splits training needs (`train_splits`, `eval_splits`; the
 missing split files are named), validation anomalies or a model the evaluator does not bless
 end the run cleanly (the gating task short-circuits, its reason is logged and written to
-<home>/runs/<ds>.json) and nothing is pushed. Heavy imports live in `pipelines.airflow_tasks`, inside the tasks.
+<home>/runs/vist_retraining/<ds>.json) and nothing is pushed. Heavy imports live in `pipelines.airflow_tasks`, inside the tasks.
 """
 
 from __future__ import annotations

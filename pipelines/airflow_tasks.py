@@ -68,7 +68,12 @@ def pipeline_config(home: Path, ds: str, overrides: dict[str, Any] | None = None
 
 
 def run_pipeline_stage(
-    stage: str, *, dag_run_id: str, ds: str, conf: dict[str, Any] | None = None
+    stage: str,
+    *,
+    dag_run_id: str,
+    ds: str,
+    conf: dict[str, Any] | None = None,
+    dag_id: str = "",
 ) -> dict[str, Any]:
     """Runs one stage of the TFX pipeline for the partition `ds`; returns a JSON-able summary."""
     from pipelines.stages import base_stage, run_stage, stage_run_id
@@ -76,8 +81,9 @@ def run_pipeline_stage(
     home = vistflow_home()
     config = pipeline_config(home, ds, conf)
     previous = base_stage(stage, config)
-    base = stage_run_id(dag_run_id, previous) if previous else None
-    result = run_stage(stage, config, run_id=stage_run_id(dag_run_id, stage), base_run_id=base)
+    base = stage_run_id(dag_run_id, previous, dag_id) if previous else None
+    run_id = stage_run_id(dag_run_id, stage, dag_id)
+    result = run_stage(stage, config, run_id=run_id, base_run_id=base)
     summary = {"stage": stage, "run_id": result.run_id, "outputs": result.outputs}
     if stage == "ingest":
         props = result.properties.get("VistExampleGen.examples", {})
@@ -96,7 +102,7 @@ def run_pipeline_stage(
         summary["pushed"] = {
             k: v for k, v in result.properties.get("Pusher.pushed_model", {}).items()
         }
-    record_run_summary(home, ds, summary)
+    record_run_summary(home, ds, summary, dag_id)
     return summary
 
 
@@ -146,9 +152,14 @@ def expected_split_files(config, split: str) -> list[str]:
     return [f"{p}{'' if fileio.exists(p) else ' (missing)'}" for p in paths]
 
 
-def record_run_summary(home: Path, ds: str, summary: dict[str, Any]) -> Path:
-    """Appends a stage summary to <home>/runs/<ds>.json (rewritten atomically, keyed by stage)."""
-    path = home / "runs" / f"{ds}.json"
+def run_summary_path(home: Path, ds: str, dag_id: str = "") -> Path:
+    """<home>/runs/<dag id>/<ds>.json: each DAG's runs of a date have their own summary."""
+    return home / "runs" / (dag_id or "local") / f"{ds}.json"
+
+
+def record_run_summary(home: Path, ds: str, summary: dict[str, Any], dag_id: str = "") -> Path:
+    """Appends a stage summary to `run_summary_path` (rewritten atomically, keyed by stage)."""
+    path = run_summary_path(home, ds, dag_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(path.read_text()) if path.is_file() else {}
     data[summary["stage"]] = summary

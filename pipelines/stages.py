@@ -48,9 +48,13 @@ def base_stage(stage: str, config: PipelineConfig) -> str | None:
     return None
 
 
-def stage_run_id(dag_run_id: str, stage: str) -> str:
-    """The TFX pipeline-run id of one stage of one Airflow DAG run (deterministic)."""
-    return f"{dag_run_id}.{stage}"
+def stage_run_id(dag_run_id: str, stage: str, dag_id: str = "") -> str:
+    """The TFX pipeline-run id of one stage of one Airflow DAG run (deterministic).
+
+    With the DAG id: two DAGs running the same stage for the same date (retraining and data
+    quality) get their own pipeline runs and lineage; cached executions are still shared.
+    """
+    return f"{dag_id}.{dag_run_id}.{stage}" if dag_id else f"{dag_run_id}.{stage}"
 
 
 @dataclasses.dataclass

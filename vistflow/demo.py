@@ -228,10 +228,11 @@ def main(argv: list[str] | None = None) -> int:
         env=env,
         log=work / "vist_retraining.log",
     )
-    summary = json.loads((home / "runs" / f"{DS}.json").read_text())
+    summary_path = home / "runs" / "vist_retraining" / f"{DS}.json"
+    summary = json.loads(summary_path.read_text())
     if "push" not in summary:
         raise SystemExit(
-            f"demo: the DAG did not push a model; see {home / 'runs' / (DS + '.json')}"
+            f"demo: the DAG did not push a model; see {summary_path}"
         )
 
     step("3/4 serving the pushed model over the TF Serving REST API")
@@ -296,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"   evaluation report:   {evaluate['blessing_uri']}/report.html")
     print(f"   served model:        {home / 'serving' / MODEL_NAME}")
     print(f"   Airflow log:         {work / 'vist_retraining.log'}")
-    print(f"   run summary:         {home / 'runs' / (DS + '.json')}")
+    print(f"   run summary:         {summary_path}")
     print(f"   story metrics:       {work / 'demo_summary.json'}")
     print(f"\ndemo finished in {time.monotonic() - t0:.0f} s")
     return 0

@@ -42,12 +42,15 @@ DEGRADED = dict(TRAINER, learning_rate=1e-9)
 BLEU_1_THRESHOLD = 0.12
 
 
-def dags_test(home: Path, vhome: Path, dag_id: str, ds: str, conf: dict | None = None) -> str:
+def dags_test(
+    home: Path, vhome: Path, dag_id: str, ds: str, conf: dict | None = None, **env_extra: str
+) -> str:
     cmd = [AIRFLOW, "dags", "test", dag_id, ds]
     if conf is not None:
         cmd += ["--conf", json.dumps(conf)]
     env = airflow_env(home, vhome)
     env["VISTFLOW_DAG_RETRIES"] = "0"
+    env.update(env_extra)
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=900)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-5000:]
@@ -105,8 +108,8 @@ def vhome(tmp_path_factory, synth_clean) -> Path:
     return home
 
 
-def run_summary(vhome: Path, ds: str) -> dict:
-    return json.loads((vhome / "runs" / f"{ds}.json").read_text())
+def run_summary(vhome: Path, ds: str, dag_id: str = "vist_retraining") -> dict:
+    return json.loads((vhome / "runs" / dag_id / f"{ds}.json").read_text())
 
 
 def checks(blessing_uri: str) -> dict[tuple[str, str], dict]:
@@ -218,6 +221,12 @@ def test_data_quality_dag_publishes_report(airflow_home, vhome):
     assert json.loads((out / "anomalies.json").read_text()) == {}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["splits"] == ["train", "val", "test"] and summary["splits_absent"] == []
+    # D2 was retrained earlier: the data-quality DAG's stages are its own pipeline runs (own
+    # lineage), and the retraining run's summary is untouched.
+    quality, retraining = run_summary(vhome, D2, "vist_data_quality"), run_summary(vhome, D2)
+    assert quality["ingest"]["run_id"].startswith("vist_data_quality.")
+    assert retraining["ingest"]["run_id"].startswith("vist_retraining.")
+    assert "train" in retraining
 
 
 def test_data_quality_dag_reports_absent_splits(airflow_home, vhome):
@@ -248,3 +257,19 @@ def test_batch_captioning_dag_captions_collection(airflow_home, vhome):
     assert all(x["caption"].strip() for x in lines)
     rejects = (vhome / "captions" / D2 / "rejects.jsonl").read_text()
     assert "broken.jpg" in rejects
+
+
+def test_a_partition_that_never_lands_skips_the_run_after_the_timeout(airflow_home, tmp_path):
+    """No _SUCCESS for the date: the sensor times out into SKIPPED (soft fail), so does the rest."""
+    log = dags_test(
+        airflow_home,
+        tmp_path,
+        "vist_retraining",
+        "2026-10-05",
+        VISTFLOW_PARTITION_TIMEOUT_S="3",
+        VISTFLOW_POKE_INTERVAL_S="1",
+    )
+    states = task_states(log)
+    assert states.get("wait_for_partition") == "SKIPPED", states
+    assert set(states.values()) == {"SKIPPED"}, states
+    assert "has no _SUCCESS yet; the run is skipped if it has none after 0:00:03" in log
