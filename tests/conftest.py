@@ -40,7 +40,7 @@ def synth_faulty(tmp_path_factory):
 @pytest.fixture(scope="session")
 def toy_models(tmp_path_factory) -> dict[str, Path]:
     """Two versions of the toy captioner whose captions start with "v1" / "v2"."""
-    from serving.testing import export_toy_captioner
+    from toy_serving import export_toy_captioner
 
     root = tmp_path_factory.mktemp("toy_models")
     return {marker: Path(export_toy_captioner(root / marker, marker)) for marker in ("v1", "v2")}

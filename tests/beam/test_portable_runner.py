@@ -107,8 +107,9 @@ def test_features(ingested, beam_worker_pool, tmp_path):
 
 
 def test_batch_caption(dataset, beam_worker_pool, tmp_path):
+    from toy_serving import export_toy_captioner
+
     from serving import batch_caption
-    from serving.testing import export_toy_captioner
 
     model = export_toy_captioner(tmp_path / "toy" / "1")
     argv = ["--model", model, "--input", str(dataset / "images" / "*" / "*"), "--batch-size", "3"]

@@ -14,8 +14,9 @@ def make_server() -> Iterator:
 
     Every server it started is stopped at teardown.
     """
+    from toy_serving import JsonClient
+
     from serving.server import ModelServer
-    from serving.testing import JsonClient
 
     servers = []
 

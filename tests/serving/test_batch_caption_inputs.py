@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 from cli_watchdog import run_cli
-
-from serving.testing import solid_image
+from toy_serving import solid_image
 
 JOB_TIMEOUT = 180
 

@@ -11,9 +11,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from toy_serving import solid_image
 
 from serving.publish import publish
-from serving.testing import solid_image
 from vistflow.cli import main as cli_main
 
 COLOURS = {"a.png": (220, 40, 30), "b.png": (30, 240, 250), "c.png": (20, 200, 40)}

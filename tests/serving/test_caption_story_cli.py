@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from cli_watchdog import run_cli
 from PIL import Image
+from toy_serving import solid_image
 
 from serving.publish import publish
-from serving.testing import solid_image
 from vistflow.cli import main as cli_main
 
 COLOURS = {  # file name -> (rgb, expected description)

@@ -6,9 +6,9 @@ import io
 
 import pytest
 from PIL import Image
+from toy_serving import png_claiming_size as png_header
 
 from serving.images import ImageCheckError, check_image, prepare_image
-from serving.testing import png_claiming_size as png_header
 
 
 def _encoded(fmt: str, size=(20, 10), mode="RGB") -> bytes:

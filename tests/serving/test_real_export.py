@@ -1,7 +1,7 @@
 """A real trainer export, served: `vistflow serve` (a subprocess), `vistflow caption` / `story`,
 and the TF Serving compatibility check.
 
-The other serving tests use the hand-written toy SavedModel of serving/testing.py; here the model
+The other serving tests use the hand-written toy SavedModel of tests/fixtures/toy_serving.py; here the model
 is show_attend_tell trained for a few seconds by trainer.train on the trainer tests' tiny feature
 artifact (tests/trainer/trainer_testdata.py: solid-colour photos, sentences naming the colour),
 with the tiny backbone in the graph, so the images go in as bytes exactly as in production.
@@ -23,9 +23,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "trainer"))  # the trainer's test data helpers
 
+from toy_serving import JsonClient  # noqa: E402
 from trainer_testdata import SAT_RUN, TINY_HP, split_pattern, write_artifact  # noqa: E402
 
-from serving.testing import JsonClient  # noqa: E402
 from vistflow.cli import main as cli_main  # noqa: E402
 
 MODEL = "captioner"

@@ -12,10 +12,10 @@ import urllib.request
 
 import pytest
 from PIL import Image
+from toy_serving import JsonClient, png_claiming_size, solid_image
 
 from serving import publish as publish_module
 from serving.publish import publish, rollback
-from serving.testing import JsonClient, png_claiming_size, solid_image
 
 RED = solid_image((220, 40, 30))  # "a dark red photo", score 220/255
 SKY = solid_image((30, 240, 250))  # "a bright blue photo", score 250/255

@@ -45,7 +45,7 @@ def _save(folder: Path, name: str, im: Image.Image, fmt: str, **kwargs) -> None:
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory) -> Path:
     """The toy captioner whose captions say where the bright spot is (layout-sensitive)."""
-    from serving.testing import export_toy_captioner
+    from toy_serving import export_toy_captioner
 
     return Path(export_toy_captioner(tmp_path_factory.mktemp("toy") / "v1", "v1", spot=True))
 
@@ -97,8 +97,9 @@ def by_cli(toy, photos) -> dict[str, tuple[str, float]]:
 
 @pytest.fixture(scope="module")
 def by_server(toy, photos, tmp_path_factory) -> dict[str, tuple[str, float]]:
+    from toy_serving import JsonClient
+
     from serving.server import ModelServer
-    from serving.testing import JsonClient
 
     base = tmp_path_factory.mktemp("base")
     publish(toy, base, "toy")

@@ -10,9 +10,9 @@ import threading
 import time
 
 import pytest
+from toy_serving import JsonClient, solid_image
 
 from serving.publish import publish
-from serving.testing import JsonClient, solid_image
 from vistflow.cli import main as cli_main
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from toy_serving import solid_image
 
 from serving.publish import publish
-from serving.testing import solid_image
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
