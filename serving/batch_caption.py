@@ -23,7 +23,6 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -304,16 +303,14 @@ class CaptionImages(beam.PTransform):
 
 def resolve_model_dir(model: str) -> str:
     """A SavedModel dir from: a SavedModel, `<base>/<model>` (latest version) or a TFX Model."""
-    if "://" in model:
-        if not FileSystems.exists(FileSystems.join(model, "saved_model.pb")):
-            raise VistflowError(f"{model}: no saved_model.pb (give the SavedModel directory)")
-        return model
     from serving.layout import is_saved_model_dir, resolve_saved_model
+    from vistflow import uri
 
-    serving = Path(model) / "Format-Serving"
+    # On a bucket too: `<base>/<model>` resolves to its newest committed version.
+    serving = uri.join(model, "Format-Serving")
     if is_saved_model_dir(serving):
         return str(serving)
-    return str(resolve_saved_model(Path(model)))
+    return str(resolve_saved_model(model))
 
 
 def check_signature(saved_model_dir: str, signature: str = "serving_default") -> None:

@@ -8,7 +8,8 @@ JSON only to bool/int/float/string tensors, and cannot run ops implemented in Py
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+from vistflow import uri
 
 SERVE_TAG = "serve"
 DEFAULT_SIGNATURE = "serving_default"
@@ -37,12 +38,13 @@ def read_meta_graph(saved_model_dir: str | os.PathLike, tag: str = SERVE_TAG):
     from google.protobuf import text_format
     from tensorflow.core.protobuf import saved_model_pb2
 
-    path = Path(saved_model_dir)
+    path = uri.as_path(saved_model_dir)
     saved_model = saved_model_pb2.SavedModel()
-    if (path / "saved_model.pb").is_file():
-        saved_model.ParseFromString((path / "saved_model.pb").read_bytes())
-    elif (path / "saved_model.pbtxt").is_file():
-        text_format.Parse((path / "saved_model.pbtxt").read_text(), saved_model)
+    if uri.isfile(uri.join(path, "saved_model.pb")):
+        saved_model.ParseFromString(uri.read_bytes(uri.join(path, "saved_model.pb")))
+    elif uri.isfile(uri.join(path, "saved_model.pbtxt")):
+        text = uri.read_bytes(uri.join(path, "saved_model.pbtxt")).decode("utf-8")
+        text_format.Parse(text, saved_model)
     else:
         raise FileNotFoundError(f"{path}: no saved_model.pb or saved_model.pbtxt")
     for meta_graph in saved_model.meta_graphs:
@@ -64,13 +66,14 @@ def tf_serving_problems(version_path: str | os.PathLike) -> list[str]:
     from tensorflow.core.framework import types_pb2
     from tensorflow.python.framework import op_def_registry
 
-    path = Path(version_path)
+    path = uri.as_path(version_path)
     problems = []
-    if not (path.name.isascii() and path.name.isdigit()):
+    name = uri.name(path)
+    if not (name.isascii() and name.isdigit()):
         problems.append(f"{path}: the version directory name must be an integer")
-    if not (path / "saved_model.pb").is_file() and not (path / "saved_model.pbtxt").is_file():
+    if not any(uri.isfile(uri.join(path, n)) for n in ("saved_model.pb", "saved_model.pbtxt")):
         return [*problems, f"{path}: no saved_model.pb"]
-    if not (path / "variables").is_dir():
+    if not uri.isdir(uri.join(path, "variables")):
         problems.append(f"{path}: no variables/ directory")
     try:
         meta_graph = read_meta_graph(path)

@@ -21,6 +21,7 @@ from serving.api_errors import NotFound
 from serving.compat import tf_serving_problems
 from serving.layout import list_versions, version_dir
 from serving.servable import LoadedVersion
+from vistflow import uri
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +35,11 @@ class VersionState:
     error_message: str = ""
 
 
-def _fingerprint(path: Path) -> tuple:
+def _fingerprint(path: Path | str) -> tuple:
     stats = []
-    for name in ("saved_model.pb", "saved_model.pbtxt", "variables"):
+    for name in ("saved_model.pb", "saved_model.pbtxt", "variables/variables.index"):
         try:
-            st = (path / name).stat()
-            stats.append((name, st.st_mtime_ns, st.st_size))
+            stats.append((name, *uri.stat(uri.join(path, name))))
         except OSError:
             pass
     return tuple(stats)
@@ -68,9 +68,9 @@ class ModelManager:
     ):
         if num_versions < 1:
             raise ValueError(f"num_versions must be >= 1, got {num_versions}")
-        self.base_path = Path(base_path)
+        self.base_path = uri.as_path(base_path)  # a bucket URI is polled through tf.io.gfile
         self.model_name = model_name
-        self.model_dir = self.base_path / model_name
+        self.model_dir = uri.join(self.base_path, model_name)
         self.poll_seconds = poll_seconds
         self.num_versions = num_versions
         self._loader = loader

@@ -22,6 +22,7 @@ from serving.compat import INIT_OP_SIGNATURE, read_meta_graph
 from serving.defaults import DEFAULT_MAX_BATCH_SIZE
 from serving.images import DEFAULT_MAX_IMAGE_PIXELS, ImageCheckError, prepare_image
 from serving.json_codec import NUMPY_DTYPES, TensorSpecInfo, specs_from_tensor_infos
+from vistflow import uri
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +209,7 @@ class LoadedVersion:
 
         self.model_name = model_name
         self.version = version
-        self.path = Path(path)
+        self.path = uri.as_path(path)
         self._on_closed = on_closed
         meta_graph = read_meta_graph(self.path)
         self.signature_defs = dict(meta_graph.signature_def)

@@ -14,6 +14,7 @@ import importlib
 import logging
 import sys
 
+from vistflow import s3_exit
 from vistflow.errors import VistflowError
 
 # name -> module implementing it. Later issues add rows here.
@@ -63,8 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    status = _main(argv)
+    if argv is None:  # run as the program: once the S3 plugin is in, leave without its crash
+        s3_exit.exit_now(status)
+    return status
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    s3_exit.load_plugins_for_args(sys.argv[1:] if argv is None else list(argv))
     module = args._module
     if extra and not getattr(module, "ACCEPTS_BEAM_ARGS", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -48,10 +48,10 @@ def _plain(uri: str | os.PathLike) -> str:
     return text[len("file://") :] if text.startswith("file://") else text
 
 
-def _gfile():
-    import tensorflow as tf
+def _gfile(path: str | None = None):
+    from vistflow.uri import gfile  # loads the scheme's plugin (s3:// needs tensorflow-io)
 
-    return tf.io.gfile
+    return gfile(path)
 
 
 def _parent(path: str) -> str:
@@ -68,7 +68,7 @@ def staging_path(final_uri: str | os.PathLike, tag: str = "staging") -> str:
 
 
 def _exists(path: str) -> bool:
-    return os.path.lexists(path) if is_local(path) else _gfile().exists(path)
+    return os.path.lexists(path) if is_local(path) else _gfile(path).exists(path)
 
 
 def _makedirs(path: str) -> None:
@@ -77,7 +77,7 @@ def _makedirs(path: str) -> None:
     if is_local(path):
         os.makedirs(path, exist_ok=True)
     elif "/" in path.split("://", 1)[1].strip("/"):  # a bucket itself cannot be "made" (s3)
-        _gfile().makedirs(path)
+        _gfile(path).makedirs(path)
 
 
 def discard(path: str | os.PathLike) -> None:
@@ -89,7 +89,7 @@ def discard(path: str | os.PathLike) -> None:
         elif os.path.lexists(path):
             os.unlink(path)
         return
-    gfile = _gfile()
+    gfile = _gfile(path)
     if gfile.isdir(path):
         gfile.rmtree(path)
     elif gfile.exists(path):
@@ -101,7 +101,7 @@ def is_committed(uri: str | os.PathLike) -> bool:
     uri = _plain(uri).rstrip("/")
     if is_local(uri):
         return os.path.exists(uri)
-    gfile = _gfile()
+    gfile = _gfile(uri)
     if gfile.exists(posixpath.join(uri, COMMIT_MARKER)):
         return True
     return gfile.exists(uri) and not gfile.isdir(uri)
@@ -154,7 +154,7 @@ def _commit_local(staging: str, final: str, replace: bool, durable: bool) -> Non
 
 
 def _commit_store(staging: str, final: str, replace: bool, last: Sequence[str]) -> None:
-    gfile = _gfile()
+    gfile = _gfile(final)
     marker = posixpath.join(final, COMMIT_MARKER)
     if gfile.exists(final):
         if not replace:
@@ -244,7 +244,7 @@ def open_committed(
     with committed_output(uri, replace=replace) as tmp:
         tmp = os.fspath(tmp)
         if not is_local(tmp):
-            f = _gfile().GFile(tmp, mode)
+            f = _gfile(tmp).GFile(tmp, mode)
         elif "b" in mode:
             f = open(tmp, mode, buffering=1 << 20)
         else:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-from pathlib import Path
 
 from vistflow.errors import VistflowError
 
@@ -24,11 +23,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _base_path(text: str):
+    from vistflow.uri import as_path
+
+    return as_path(text)  # Path() would fold s3://b into s3:/b
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from serving import defaults as d
 
     parser.add_argument(
-        "--model-base-path", required=True, type=Path, help="directory holding NAME/"
+        "--model-base-path",
+        required=True,
+        type=_base_path,
+        help="directory or bucket URI (gs://, s3://) holding NAME/",
     )
     parser.add_argument(
         "--model-name", required=True, help="model name (its directory under the base path)"
@@ -98,8 +106,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from serving.server import ModelServer
+    from vistflow.uri import isdir
 
-    if not args.model_base_path.is_dir():
+    if not isdir(args.model_base_path):
         raise VistflowError(f"{args.model_base_path}: --model-base-path is not a directory")
     server = ModelServer(
         args.model_base_path,

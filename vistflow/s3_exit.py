@@ -1,0 +1,48 @@
+"""TensorFlow's s3:// support (tensorflow-io) and the one containment of its exit crash.
+
+TF 2.16 has no built-in S3 filesystem: `import tensorflow_io` registers it (endpoint from
+`S3_ENDPOINT`, credentials from the AWS SDK's usual environment; vistflow stores none).
+tensorflow-io 0.37.1's S3 plugin aborts at interpreter exit after it was used ("pure virtual
+method called / terminate called", tensorflow/io#2039: its static AWS client outlives the SDK's
+shutdown), turning a successful job into SIGABRT. `exit_now` is therefore the CLI's way out once
+the plugin is loaded: flush everything and `os._exit(status)`, skipping the static destructors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+
+def load_plugin_for(path: str) -> None:
+    """Import tensorflow_io when `path` is an s3:// URI (once; cheap afterwards)."""
+    if path.startswith("s3://") and "tensorflow_io" not in sys.modules:
+        try:
+            import tensorflow_io  # noqa: F401 - registers the s3 filesystem with tf.io.gfile
+        except ImportError:
+            pass  # tf.io.gfile then names the unsupported scheme itself
+
+
+def load_plugins_for_args(args: list[str]) -> None:
+    """Load the plugins that any URI among the command-line `args` needs."""
+    for arg in args:
+        if "s3://" in arg:
+            load_plugin_for(arg[arg.index("s3://") :])
+
+
+def plugin_loaded() -> bool:
+    return "tensorflow_io" in sys.modules
+
+
+def exit_now(status: int) -> None:
+    """Exit with `status` without running the S3 plugin's crashing destructors (if it is loaded)."""
+    if not plugin_loaded():
+        return
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed stream must not change the status
+            pass
+    os._exit(status)
