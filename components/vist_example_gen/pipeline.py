@@ -22,8 +22,9 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from components.vist_example_gen import options as opts
 from components.vist_example_gen import transforms as T
 from components.vist_example_gen.options import IngestConfig
+from vistflow import uri
 from vistflow.errors import VistflowError
-from vistflow.outputs import committed_output
+from vistflow.outputs import COMMIT_MARKER, committed_output
 from vistflow.records import SPLITS
 
 _LOG = logging.getLogger(__name__)
@@ -77,12 +78,7 @@ def _vist_paths(config: IngestConfig) -> list[tuple[str, str, str]]:
     out = []
     for task in config.tasks:
         path_of = layout.sis_path if task == "sis" else layout.dii_path
-        for split in SPLITS:
-            if "://" in root:  # Path() would fold gs://b into gs:/b: join the relative layout
-                path = f"{root.rstrip('/')}/{path_of('', split).as_posix()}"
-            else:
-                path = str(path_of(root, split))
-            out.append((task, split, path))
+        out.extend((task, split, str(path_of(root, split))) for split in SPLITS)
     return out
 
 
@@ -220,12 +216,15 @@ def write_outputs(config: IngestConfig, staging_dir: str, pipeline: beam.Pipelin
 
 
 def _is_ingest_output(path: str) -> bool:
-    names = set(os.listdir(path))
-    return not names or (REPORT_JSON in names and names <= set(OUTPUT_NAMES))
+    names = set(uri.listdir(path))
+    # On a store, a publish killed midway leaves some of our names without the marker.
+    ours = REPORT_JSON in names or uri.is_uri(path)
+    return not names or (ours and names <= {*OUTPUT_NAMES, COMMIT_MARKER})
 
 
 def _check_replaceable(out: str) -> None:
-    if os.path.lexists(out) and (not os.path.isdir(out) or not _is_ingest_output(out)):
+    there = uri.exists(out) if uri.is_uri(out) else os.path.lexists(out)
+    if there and (not uri.isdir(out) or not _is_ingest_output(out)):
         raise VistflowError(
             f"{out}: exists and is not an earlier ingest output; refusing to replace it"
         )
@@ -243,16 +242,15 @@ def ingest(
 
     Args:
       config: what to read (see IngestConfig); resolved here.
-      out_dir: local directory; replaced if it holds an earlier ingest output.
+      out_dir: local directory or URI (gs://, s3://: committed with a `_COMMITTED` marker);
+        replaced if it holds an earlier ingest output.
       beam_args: Beam pipeline options (--runner, --direct_num_workers, ...).
       test_pipeline: a TestPipeline to run on instead of one built from `beam_args`.
     Returns:
       The report.json dict.
     """
     config = config.resolved()
-    if "://" in out_dir:
-        raise VistflowError(f"{out_dir}: --out must be a local directory")
-    out = os.path.abspath(out_dir)
+    out = out_dir.rstrip("/") if uri.is_uri(out_dir) else os.path.abspath(out_dir)
     _check_replaceable(out)
     if test_pipeline is None:
         options = PipelineOptions(list(beam_args))
