@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from trainer.models.registry import MODEL_NAMES
 from vistflow.errors import VistflowError
 
-MODEL_NAMES = ("mrnn", "show_tell", "show_attend_tell", "global_context", "seq2seq_story")
 DECODING_METHODS = ("greedy", "beam", "sample")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 DISTRIBUTE = ("none", "mirrored", "multi_worker_mirrored")  # trainer/distribute.py
@@ -183,9 +183,9 @@ class HParams:
 
     def resolved(self, task: str) -> HParams:
         """Fill the paper defaults that depend on the model and the task."""
-        from trainer.models.registry import MODELS
+        from trainer.models.registry import model_class
 
-        cls = MODELS[self.model]
+        cls = model_class(self.model)
         hp = self.replace(
             task=self.task or task,
             rnn_cell=self.rnn_cell or cls.default_rnn_cell,

@@ -39,9 +39,9 @@ def sentences(rng, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def batch(model_name: str, rng, rows: int = 8, photos: int = 5):
     """Distinct random features, each with its own random sentence (nothing to generalise)."""
-    from trainer.models.registry import MODELS
+    from trainer.models.registry import model_class
 
-    cls = MODELS[model_name]
+    cls = model_class(model_name)
     lead = (rows // photos + 1, photos) if cls.sequence_model else (rows,)
     n = int(np.prod(lead))
     tokens_in, targets = sentences(rng, n)

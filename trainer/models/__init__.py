@@ -1,1 +1,1 @@
-"""The references' captioning and storytelling models (registry.MODELS)."""
+"""The references' captioning and storytelling models (registry.MODEL_NAMES)."""

@@ -1,33 +1,35 @@
-"""The models, by the name used in `custom_config["model"]`."""
+"""The models, by the name used in `custom_config["model"]`: the one list of model names.
+
+Classes are imported on first use, so `trainer.hparams` validates names without loading Keras.
+"""
 
 from __future__ import annotations
 
-from trainer.hparams import MODEL_NAMES
-from trainer.models.base import CaptionModel
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from trainer.models.base import CaptionModel
+
+# name -> (module, class), in the references' order.
+_CLASSES: dict[str, tuple[str, str]] = {
+    "mrnn": ("trainer.models.mrnn", "MRNN"),
+    "show_tell": ("trainer.models.show_tell", "ShowTell"),
+    "show_attend_tell": ("trainer.models.show_attend_tell", "ShowAttendTell"),
+    "global_context": ("trainer.models.global_context", "GlobalContext"),
+    "seq2seq_story": ("trainer.models.seq2seq_story", "Seq2SeqStory"),
+}
+MODEL_NAMES: tuple[str, ...] = tuple(_CLASSES)
 
 
-def _models() -> dict[str, type[CaptionModel]]:
-    from trainer.models.global_context import GlobalContext
-    from trainer.models.mrnn import MRNN
-    from trainer.models.seq2seq_story import Seq2SeqStory
-    from trainer.models.show_attend_tell import ShowAttendTell
-    from trainer.models.show_tell import ShowTell
-
-    return {
-        "mrnn": MRNN,
-        "show_tell": ShowTell,
-        "show_attend_tell": ShowAttendTell,
-        "global_context": GlobalContext,
-        "seq2seq_story": Seq2SeqStory,
-    }
-
-
-MODELS: dict[str, type[CaptionModel]] = _models()
-assert tuple(MODELS) == MODEL_NAMES, "trainer.hparams.MODEL_NAMES is out of date"
+def model_class(name: str) -> type[CaptionModel]:
+    """The class of model `name` (one of MODEL_NAMES)."""
+    module, cls = _CLASSES[name]
+    return getattr(importlib.import_module(module), cls)
 
 
 def build_model(hparams, vocab_size: int, info, backbone=None) -> CaptionModel:
     """Instantiate `hparams.model` (hparams already `resolved`) and create all its variables."""
-    model = MODELS[hparams.model](hparams, vocab_size, info, backbone)
+    model = model_class(hparams.model)(hparams, vocab_size, info, backbone)
     model.build_variables()
     return model
