@@ -60,6 +60,9 @@ def pipeline_config(home: Path, ds: str, overrides: dict[str, Any] | None = None
         "pipeline_root": str(home / "pipeline"),
         "serving_root": str(home / "serving"),
     }
+    # ML Metadata on a server for every task of every DAG (set on the scheduler and workers).
+    if os.environ.get("VISTFLOW_METADATA_CONNECTION"):
+        fields["metadata_connection"] = os.environ["VISTFLOW_METADATA_CONNECTION"]
     config_file = home / "pipeline_config.json"  # optional site-wide overrides
     if config_file.is_file():
         fields.update(json.loads(config_file.read_text()))

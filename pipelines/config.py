@@ -25,6 +25,9 @@ class PipelineConfig:
     # <pipeline_root>/metadata.sqlite; when pipeline_root is a URI (gs://...):
     # $VISTFLOW_HOME/metadata/<pipeline_name>.sqlite, or ~/.vistflow/metadata/... without it.
     metadata_path: str = ""
+    # ML Metadata on a server: a `postgresql://user@host:port/db` URL (pipelines.metadata_config);
+    # "" keeps the SQLite file `metadata_path` (the quick default of `vistflow run`).
+    metadata_connection: str = ""
     pipeline_name: str = PIPELINE_NAME
     model_name: str = MODEL_NAME
     data_format: str = "vist"
@@ -111,6 +114,10 @@ class PipelineConfig:
         if not holdout.isdigit():
             raise ValueError(f"holdout {self.holdout!r}: 'first', a span number or 'none'")
         return int(holdout)
+
+    def metadata_spec(self) -> str:
+        """What `pipelines.metadata_config.connection_config` connects to."""
+        return self.metadata_connection or self.metadata_path
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -13,14 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 
-def _store(metadata_path: str):
+def _store(metadata: str):
+    """A read-only store: `metadata` is a SQLite path or a postgresql:// URL."""
     from ml_metadata import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
 
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
+    from pipelines.metadata_config import connection_config
+
+    return metadata_store.MetadataStore(connection_config(metadata, read_only=True))
 
 
 def _value(artifact, name: str) -> Any:
@@ -78,9 +77,12 @@ def model_lineage(store, model) -> dict[str, Any]:
     }
 
 
-def pushed_model_lineage(metadata_path: str) -> list[dict[str, Any]]:
-    """Every model the Pusher pushed, oldest first: version, destination, spans, base model."""
-    store = _store(metadata_path)
+def pushed_model_lineage(metadata: str) -> list[dict[str, Any]]:
+    """Every model the Pusher pushed, oldest first: version, destination, spans, base model.
+
+    `metadata`: the SQLite path or postgresql:// URL of the ML Metadata store.
+    """
+    store = _store(metadata)
     found = []
     for pushed in sorted(store.get_artifacts_by_type("PushedModel"), key=lambda a: a.id):
         if int(_value(pushed, "pushed") or 0) != 1:

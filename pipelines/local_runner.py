@@ -28,6 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pipeline-root", required=True, help="TFX pipeline root (artifacts)")
     parser.add_argument("--serving-root", required=True, help="where blessed models are pushed")
     parser.add_argument("--metadata-path", default="", help="ML Metadata SQLite file")
+    parser.add_argument(
+        "--metadata-connection",
+        default="",
+        help="ML Metadata on a server instead: postgresql://user@host:port/db",
+    )
     parser.add_argument("--model-name", default="vist_captioner")
     parser.add_argument("--tasks", default="sis", help="comma-separated: sis, dii")
     parser.add_argument("--backbone", default="tiny")
@@ -84,6 +89,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         pipeline_root=args.pipeline_root,
         serving_root=args.serving_root,
         metadata_path=args.metadata_path,
+        metadata_connection=args.metadata_connection,
         model_name=args.model_name,
         tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
         backbone=args.backbone,

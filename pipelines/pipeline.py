@@ -40,6 +40,7 @@ from components.feature_extractor.component import FeatureExtractor
 from components.vist_example_gen.component import VistExampleGen
 from pipelines import trainer_executor
 from pipelines.config import PipelineConfig
+from pipelines.metadata_config import connection_config
 from pipelines.span_resolvers import (
     BlessedModelBeforeSpanStrategy,
     ModelBeforeSpanStrategy,
@@ -203,8 +204,6 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
             if c is not None
         ],
         enable_cache=config.enable_cache,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            config.metadata_path
-        ),
+        metadata_connection_config=connection_config(config.metadata_spec()),
         beam_pipeline_args=list(config.beam_pipeline_args),
     )

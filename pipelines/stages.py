@@ -151,14 +151,13 @@ def stage_outputs(
     """The output artifacts each node published in pipeline run `run_id` (from ML Metadata)."""
     from ml_metadata import metadata_store
     from tfx.dsl.compiler import constants
-    from tfx.orchestration import metadata
 
-    store = metadata_store.MetadataStore(
-        metadata.sqlite_metadata_connection_config(config.metadata_path)
-    )
+    from pipelines.metadata_config import connection_config, redacted
+
+    store = metadata_store.MetadataStore(connection_config(config.metadata_spec()))
     run_ctx = store.get_context_by_type_and_name(constants.PIPELINE_RUN_CONTEXT_TYPE_NAME, run_id)
     if run_ctx is None:
-        raise RuntimeError(f"no pipeline run {run_id!r} in {config.metadata_path}")
+        raise RuntimeError(f"no pipeline run {run_id!r} in {redacted(config.metadata_spec())}")
     outputs: dict[str, list[str]] = {}
     properties: dict[str, dict[str, Any]] = {}
     run_execution_ids = {e.id for e in store.get_executions_by_context(run_ctx.id)}

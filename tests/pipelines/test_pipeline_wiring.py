@@ -231,3 +231,19 @@ def test_concept_pretrainer_feeds_the_feature_extractor_by_default(tmp_path):
     )
     # The features stage then builds on the ingest stage's pipeline run.
     assert base_stage("features", off) == "ingest"
+
+
+def test_metadata_connection_from_config(tmp_path):
+    from pipelines.pipeline import create_pipeline
+
+    sqlite = create_pipeline(_config(tmp_path)).metadata_connection_config
+    assert sqlite.sqlite.filename_uri == str(tmp_path / "root" / "metadata.sqlite")
+    url = "postgresql://mlmd@db.internal:5433/vistflow_mlmd"
+    server = create_pipeline(_config(tmp_path, metadata_connection=url))
+    pg = server.metadata_connection_config.postgresql
+    assert (pg.host, pg.port, pg.user, pg.dbname) == (
+        "db.internal",
+        "5433",
+        "mlmd",
+        "vistflow_mlmd",
+    )
