@@ -133,7 +133,7 @@ def _float16_bytes(f32_dir: Path, spec, level: int) -> tuple[int, int]:
     import tensorflow as tf
 
     from components.feature_extractor import feature_examples as fe
-    from components.feature_extractor.parsing import parse_feature_example
+    from vistflow.feature_parsing import parse_feature_example
 
     raw = gz = 0
     options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=level)
@@ -159,9 +159,9 @@ def _float16_bytes(f32_dir: Path, spec, level: int) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> dict:
     import tensorflow as tf
 
-    from components.feature_extractor import backbones
     from components.feature_extractor.options import ExtractionConfig
     from components.feature_extractor.pipeline import BACKBONE_DIR, extract_features
+    from vistflow import backbones
 
     spec = backbones.get_spec(args.backbone)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="vistflow-bench-features-"))

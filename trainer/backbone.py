@@ -1,7 +1,7 @@
 """The CNN the exported image signatures (and joint fine-tuning) run: the extractor's own network.
 
 The feature extractor saves the exact backbone it used under `<features artifact>/backbone/`
-(components/feature_extractor/backbones.py); the trainer rebuilds it with `load_backbone`, so
+(the shared `vistflow.backbones`); the trainer rebuilds it with `load_backbone`, so
 images sent to the exported model are decoded, resized and encoded exactly as at extraction.
 """
 
@@ -12,7 +12,6 @@ import os
 from collections.abc import Sequence
 
 from vistflow import example_format as ef
-from vistflow.errors import VistflowError
 
 logger = logging.getLogger(__name__)
 
@@ -21,10 +20,8 @@ NO_BACKBONE = "none"  # custom_config backbone_dir value: export feature signatu
 
 
 def _contract():
-    try:
-        from components.feature_extractor import backbones
-    except ImportError as e:  # the extractor package ships with vistflow; this is a broken install
-        raise VistflowError(f"components.feature_extractor.backbones is not importable: {e}") from e
+    from vistflow import backbones
+
     return backbones
 
 

@@ -107,7 +107,7 @@ def parse_example(serialized, info: FeatureInfo | None = None) -> dict:
     """
     import tensorflow as tf
 
-    from components.feature_extractor.parsing import parse_feature_example
+    from vistflow.feature_parsing import parse_feature_example
 
     p = parse_feature_example(serialized)
     local = p[ef.LOCAL_FEATURES]  # [P, h, w, c]

@@ -231,9 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     summary_path = home / "runs" / "vist_retraining" / f"{DS}.json"
     summary = json.loads(summary_path.read_text())
     if "push" not in summary:
-        raise SystemExit(
-            f"demo: the DAG did not push a model; see {summary_path}"
-        )
+        raise SystemExit(f"demo: the DAG did not push a model; see {summary_path}")
 
     step("3/4 serving the pushed model over the TF Serving REST API")
     port = free_port()

@@ -28,7 +28,7 @@ BACKBONE = "backbone"  # context bytes: e.g. vgg16, tiny
 # Storage dtype. float32 (default): the float_list keys above. float16 (`--float16`, half the
 # bytes): instead of them, `*_f16` keys hold ONE bytes value per photo, the raw little-endian
 # IEEE float16 array (D values / H*W*C values row-major). Readers never branch on this:
-# `components.feature_extractor.parsing.parse_feature_example` returns float32 either way.
+# `vistflow.feature_parsing.parse_feature_example` returns float32 either way.
 FEATURE_DTYPE = "feature_dtype"  # context bytes: float32 | float16
 GLOBAL_FEATURES_F16 = "global_features_f16"  # bytes_list [1]: raw <f2 [D]
 LOCAL_FEATURES_F16 = "local_features_f16"  # bytes_list [1]: raw <f2 [H*W*C]

@@ -132,7 +132,7 @@ def iter_examples(files: Sequence[str], max_examples: int = 0) -> Iterator[_Exam
     """Parsed examples of the given shards, in order; at most `max_examples` (0 = all)."""
     import tensorflow as tf
 
-    from components.feature_extractor.parsing import parse_feature_example
+    from vistflow.feature_parsing import parse_feature_example
 
     count = 0
     for path in files:

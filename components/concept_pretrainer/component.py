@@ -60,7 +60,7 @@ class ConceptPretrainer(base_component.BaseComponent):
     ):
         """Args:
         examples: Examples of an ingest (VistExampleGen): the train and val splits are used.
-        backbone: one of components.feature_extractor.backbones.BACKBONES.
+        backbone: one of vistflow.backbones.BACKBONES.
         weights: where training starts: "random", "imagenet", a Keras weights file, a backbone/.
         seed: seed of random weights, the head and the batch order.
         config: ConceptConfig fields (epochs, max_concepts, ...).

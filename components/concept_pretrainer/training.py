@@ -173,7 +173,7 @@ def train_concepts(
     """
     import keras
 
-    from components.feature_extractor import backbones
+    from vistflow import backbones
 
     config = config or ConceptConfig()
     for split in (config.train_split, config.eval_split):
@@ -314,7 +314,7 @@ def _write(out_dir: str, net, spec, model, vocab, result: dict[str, Any]) -> Non
 
     import tensorflow as tf
 
-    from components.feature_extractor import backbones
+    from vistflow import backbones
 
     desc = {
         "weights": "concept-pretrained",

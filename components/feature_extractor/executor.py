@@ -13,11 +13,11 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact, artifact_utils
 from tfx.utils import io_utils
 
+from vistflow.backbones import get_spec
 from vistflow.errors import VistflowError
+from vistflow.feature_schema import features_schema
 
-from .backbones import get_spec
 from .pipeline import ExtractionConfig, extract_features
-from .schema import features_schema
 
 logger = logging.getLogger(__name__)
 

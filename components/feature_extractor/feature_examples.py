@@ -8,8 +8,8 @@ import numpy as np
 from tensorflow.core.example import example_pb2, feature_pb2
 
 from vistflow import example_format as ef
+from vistflow.backbones import BackboneSpec
 
-from .backbones import BackboneSpec
 from .options import DTYPES
 
 _FEATURE_KEYS = (

@@ -32,7 +32,7 @@ class LoadedBackbone:
     def __init__(self, backbone_dir: str, batch_size: int):
         import tensorflow as tf
 
-        from .backbones import load_backbone
+        from vistflow.backbones import load_backbone
 
         self.model, self.spec, self.metadata = load_backbone(backbone_dir)
         size = self.spec.input_size

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from vistflow.backbones import BACKBONES, get_spec
 from vistflow.errors import VistflowError
-
-from .backbones import BACKBONES, get_spec
 
 DTYPES = ("float32", "float16")
 

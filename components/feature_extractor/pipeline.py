@@ -41,11 +41,10 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
+from vistflow import backbones, images, outputs
 from vistflow import example_format as ef
-from vistflow import images, outputs
 from vistflow.errors import VistflowError
 
-from . import backbones
 from . import feature_examples as fe
 from .inference import METRICS_NAMESPACE, BackboneModelHandler, DecodedImage
 from .options import ExtractionConfig, add_arguments, config_from_args

@@ -68,7 +68,7 @@ def write_artifact(
     """
     import tensorflow as tf
 
-    from components.feature_extractor import backbones
+    from vistflow import backbones
     from vistflow import example_format as ef
 
     rng = np.random.default_rng(seed)

@@ -176,7 +176,7 @@ def read_split(
 
 
 def _parse(serialized):
-    from components.feature_extractor.parsing import parse_feature_example
+    from vistflow.feature_parsing import parse_feature_example
 
     keys = (ef.ID, ef.BACKBONE, ef.PHOTO_ID, ef.IMAGE_URI, ef.TEXT, ef.GLOBAL_FEATURES)
     p = parse_feature_example(serialized)

@@ -83,7 +83,7 @@ def test_executor_writes_backbone_report_and_searchable_scores(examples_artifact
     # Same features as the pretrained network computes on the same photo.
     import tensorflow as tf
 
-    from components.feature_extractor import backbones
+    from vistflow import backbones
 
     net = backbones.build_backbone("tiny", weights=os.path.join(model.uri, "backbone"))
     record = next(

@@ -56,7 +56,7 @@ def test_scores_are_micro_precision_and_recall():
 
 
 def test_saved_backbone_is_what_feature_extraction_loads(trained):
-    from components.feature_extractor import backbones
+    from vistflow import backbones
 
     _, out, result = trained
     backbone_dir = os.path.join(out, "backbone")

@@ -42,7 +42,7 @@ def fx_reference(fx_dataset, tmp_path_factory):
 @pytest.fixture(scope="session")
 def fx_backbone_dir(tmp_path_factory) -> str:
     """A saved `tiny` backbone (seed 0), as the launcher writes it for the workers."""
-    from components.feature_extractor import backbones as bb
+    from vistflow import backbones as bb
 
     out = str(tmp_path_factory.mktemp("fx_backbone") / "backbone")
     spec = bb.SPECS["tiny"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from components.feature_extractor import backbones as bb
+from vistflow import backbones as bb
 from vistflow.errors import VistflowError
 
 

@@ -12,8 +12,8 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 from PIL import Image
 
-from components.feature_extractor import backbones as bb
 from components.feature_extractor import pipeline as fp
+from vistflow import backbones as bb
 from vistflow import images as vi
 
 SIZE = 32

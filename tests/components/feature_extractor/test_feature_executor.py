@@ -65,7 +65,7 @@ def test_executor_do_writes_a_feature_examples_artifact(
     # artifact dir): the checked-in tiny/float32 schema.
     from tfx.utils import io_utils
 
-    from components.feature_extractor import schema as fs
+    from vistflow import feature_schema as fs
 
     assert sorted(p.name for p in (tmp_path / "FeatureExtractor" / "schema" / "7").iterdir()) == [
         "schema.pbtxt"

@@ -7,8 +7,8 @@ import pytest
 from fx_data import sequence_example
 
 from components.feature_extractor import feature_examples as fe
-from components.feature_extractor.backbones import BackboneSpec
-from components.feature_extractor.parsing import parse_feature_example
+from vistflow.backbones import BackboneSpec
+from vistflow.feature_parsing import parse_feature_example
 
 SPEC = BackboneSpec("tiny", 64, 6, (2, 3, 4))
 

@@ -13,13 +13,13 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 from fx_data import sequence_example
 
-from components.feature_extractor import backbones as bb
 from components.feature_extractor import feature_examples as fe
 from components.feature_extractor import pipeline as fp
 from components.feature_extractor.inference import METRICS_NAMESPACE, DecodedImage, LoadedBackbone
 from components.feature_extractor.options import ExtractionConfig
-from components.feature_extractor.parsing import parse_feature_example
+from vistflow import backbones as bb
 from vistflow.errors import VistflowError
+from vistflow.feature_parsing import parse_feature_example
 
 TINY = bb.SPECS["tiny"]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from components.feature_extractor import schema as fs
-from components.feature_extractor.backbones import SPECS
+from vistflow import feature_schema as fs
+from vistflow.backbones import SPECS
 
 
 def _write_gz(path: Path, records: list[bytes]) -> None:

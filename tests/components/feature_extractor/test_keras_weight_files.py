@@ -15,7 +15,7 @@ import gc
 import numpy as np
 import pytest
 
-from components.feature_extractor import backbones as bb
+from vistflow import backbones as bb
 from vistflow.errors import VistflowError
 
 # Smallest input each architecture accepts: the conv weights do not depend on it. VGG16's full

@@ -19,7 +19,7 @@ def write_synth_features(vist_root: str, root: str) -> dict[str, list[dict]]:
     import tensorflow as tf
     from PIL import Image
 
-    from components.feature_extractor import backbones
+    from vistflow import backbones
     from vistflow import example_format as ef
     from vistflow.data.layout import dii_path, find_image
     from vistflow.data.readers import read_dii

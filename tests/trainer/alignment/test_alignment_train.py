@@ -52,10 +52,10 @@ def test_saved_weights_reload_to_the_same_embeddings(trained_alignment):
 def test_snippets_partition_each_sentence_and_become_region_examples(trained_alignment, tmp_path):
     import tensorflow as tf
 
-    from components.feature_extractor.parsing import parse_feature_example
     from trainer.alignment import snippets as snippets_lib
     from trainer.alignment.embed import Embedder
     from trainer.vocabulary import tokenize
+    from vistflow.feature_parsing import parse_feature_example
 
     trained, _, splits = trained_alignment
     train = splits["train"]

@@ -9,7 +9,7 @@ from vistflow import example_format as ef
 if TYPE_CHECKING:
     import tensorflow as tf
 
-    from components.feature_extractor.backbones import BackboneSpec
+    from vistflow.backbones import BackboneSpec
 
 
 def _specs():

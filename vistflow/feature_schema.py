@@ -10,8 +10,7 @@ import os
 from importlib import resources
 
 from vistflow import example_format as ef
-
-from .backbones import BackboneSpec
+from vistflow.backbones import BackboneSpec
 
 # Resolved through the `schemas` package, so it works from a wheel as well as a checkout.
 SCHEMA_PATH = str(resources.files("schemas").joinpath("features_schema.pbtxt"))
