@@ -12,7 +12,7 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 from PIL import Image
 
-from components.feature_extractor import pipeline as fp
+from components.feature_extractor import transforms as fxt
 from vistflow import backbones as bb
 from vistflow import images as vi
 
@@ -77,7 +77,7 @@ def test_decode_images_gives_the_pil_pixels_for_every_format(files, kind):
         np.testing.assert_array_equal(image.pixels, expected)
 
     with test_pipeline.TestPipeline() as p:
-        decoded = p | beam.Create([uri]) | fp.DecodeImages(SIZE)
+        decoded = p | beam.Create([uri]) | fxt.DecodeImages(SIZE)
         assert_that(decoded.images, check, label="pixels")
         assert_that(decoded.failed, equal_to([]), label="failed")
         assert_that(
@@ -110,7 +110,7 @@ def test_backbones_decode_image_is_the_shared_decoder(files):
     np.testing.assert_array_equal(
         bb.decode_image(data, SIZE).numpy(), vi.decode_image(data, SIZE).numpy()
     )
-    assert fp.pil_to_png(Path(files["webp"]).read_bytes()).startswith(b"\x89PNG")
+    assert fxt.pil_to_png(Path(files["webp"]).read_bytes()).startswith(b"\x89PNG")
 
 
 def test_a_file_above_the_byte_limit_fails_without_being_read_whole(tmp_path):
@@ -120,7 +120,7 @@ def test_a_file_above_the_byte_limit_fails_without_being_read_whole(tmp_path):
         f.truncate(vi.DEFAULT_MAX_BYTES + 4096)  # sparse: no disk, but more than the limit
 
     with test_pipeline.TestPipeline() as p:
-        decoded = p | beam.Create([str(huge)]) | fp.DecodeImages(SIZE)
+        decoded = p | beam.Create([str(huge)]) | fxt.DecodeImages(SIZE)
         assert_that(decoded.images, equal_to([]), label="images")
         assert_that(
             decoded.failed | beam.MapTuple(lambda uri, reason: (uri, reason.split(":")[0])),

@@ -15,6 +15,7 @@ from fx_data import sequence_example
 
 from components.feature_extractor import feature_examples as fe
 from components.feature_extractor import pipeline as fp
+from components.feature_extractor import transforms as fxt
 from components.feature_extractor.inference import METRICS_NAMESPACE, DecodedImage, LoadedBackbone
 from components.feature_extractor.options import ExtractionConfig
 from vistflow import backbones as bb
@@ -60,7 +61,7 @@ def test_key_examples_splits_refs_and_invalid_records():
         keyed = (
             p
             | beam.Create([("train", good), ("train", b"\xff\x00 not a proto"), ("val", no_uris)])
-            | fp.KeyExamples()
+            | fxt.KeyExamples()
         )
         assert_that(
             keyed.examples | "k" >> beam.MapTuple(lambda key, ser: (key[0], ser)),
@@ -111,7 +112,7 @@ def test_decode_images_converts_via_pil_and_reports_failures(fx_dataset):
         assert "0x" not in reasons[bad[0]]  # no object addresses: failures.jsonl is deterministic
 
     with test_pipeline.TestPipeline() as p:
-        decoded = p | beam.Create(uris + bad) | fp.DecodeImages(64, store_images=True)
+        decoded = p | beam.Create(uris + bad) | fxt.DecodeImages(64, store_images=True)
         assert_that(decoded.images, check_images, label="images")
         assert_that(decoded.failed, check_failed, label="failed")
         assert_that(decoded.converted, equal_to([uris[1]]), label="converted")
@@ -136,7 +137,7 @@ def test_extract_features_runs_fixed_size_batches_once_per_image(fx_backbone_dir
         assert np.array_equal(features.local, want["local"][0])
 
     p = test_pipeline.TestPipeline()
-    out = p | beam.Create(inputs) | fp.ExtractFeatures(fx_backbone_dir, batch_size=4)
+    out = p | beam.Create(inputs) | fxt.ExtractFeatures(fx_backbone_dir, batch_size=4)
     assert_that(out, check)
     result = p.run()
     assert _counter(result, "images_extracted") == 5
@@ -176,12 +177,16 @@ def test_join_features_restores_photo_order_and_drops_examples_with_failed_image
             ),
             "features": p | "f" >> beam.Create(sorted(feats.items())),
             "failures": p | "x" >> beam.Create([("d", "cannot decode: bad")]),
-        } | fp.JoinFeatures(TINY, "float32")
+        } | fxt.JoinFeatures(TINY, "float32")
         assert_that(joined.examples, check, label="examples")
         assert_that(
             joined.dropped,
             equal_to(
-                [fp._failure("example", "image d failed: cannot decode: bad", split="val", id="e2")]
+                [
+                    fxt._failure(
+                        "example", "image d failed: cannot decode: bad", split="val", id="e2"
+                    )
+                ]
             ),
             label="dropped",
         )
@@ -194,7 +199,7 @@ def test_write_shards_sorts_by_id_into_fixed_shards(tmp_path):
         stats = (
             p
             | beam.Create(records[::-1])
-            | fp.WriteShards(str(tmp_path), num_shards=3, shard_mb=1, compression_level=6)
+            | fxt.WriteShards(str(tmp_path), num_shards=3, shard_mb=1, compression_level=6)
         )
         assert_that(
             stats,
@@ -219,8 +224,8 @@ def test_write_shards_sorts_by_id_into_fixed_shards(tmp_path):
         assert shard == sorted(shard)  # ids sort like payloads here
         seen += shard
     assert sorted(seen) == sorted(r[2] for r in records[:20])
-    assert fp._num_shards(0, 0, 256) == 1 and fp._num_shards(3 * 2**20 + 1, 0, 1) == 4
-    assert fp._num_shards(10**12, 7, 1) == 7
+    assert fxt._num_shards(0, 0, 256) == 1 and fxt._num_shards(3 * 2**20 + 1, 0, 1) == 4
+    assert fxt._num_shards(10**12, 7, 1) == 7
 
 
 # ---- whole runs -----------------------------------------------------------------------------
