@@ -46,6 +46,10 @@ def connection_config(spec: str, *, read_only: bool = False):
             f"ML Metadata connection {redacted(spec)!r}: unsupported scheme {scheme!r} "
             "(a local SQLite path, sqlite:///path or postgresql://user@host:port/database)"
         )
+    if not read_only:  # as TFX's sqlite_metadata_connection_config: a new root has no dir yet
+        import os
+
+        os.makedirs(os.path.dirname(os.path.abspath(spec)), exist_ok=True)
     config.sqlite.filename_uri = spec
     config.sqlite.connection_mode = (
         pb.SqliteMetadataSourceConfig.READONLY

@@ -91,3 +91,13 @@ def test_an_mlmd_store_on_postgresql_puts_and_gets_an_artifact(postgres):
     )
     by_socket = metadata_store.MetadataStore(connection_config(over_socket))
     assert by_socket.get_artifacts_by_id([artifact_id])[0].uri == "/models/1"
+
+
+def test_a_new_sqlite_store_gets_its_directory(tmp_path):
+    from ml_metadata import metadata_store
+
+    from pipelines.metadata_config import connection_config
+
+    path = tmp_path / "new" / "root" / "metadata.sqlite"
+    metadata_store.MetadataStore(connection_config(str(path)))
+    assert path.is_file()
