@@ -221,7 +221,7 @@ def run(items: int = 5000, refs_per_item: int = 5, seed: int = 0, meteor: bool =
     # The library call as the pipeline makes it: one score() (its JVM starts first and loads while
     # the Python metrics run), from a cold tokenizer.
     from components.caption_evaluator.scoring import score
-    from components.caption_evaluator.scoring.tokenizer import _lexer
+    from components.caption_evaluator.scoring.ptb_lexer import _lexer
 
     _lexer.cache_clear()
     api, t_api = _timed(
