@@ -1,6 +1,6 @@
 """Atomic publishing of SavedModels into the TF Serving layout, and rollback.
 
-A version directory is never visible half-written: the SavedModel is copied into a hidden
+A version directory is never visible half-written (on an object store: `_publish_into_store`): the SavedModel is copied into a hidden
 staging directory `<base>/<model>/.tmp-<version>-<random>/` on the same file system, fsynced,
 then renamed to `<base>/<model>/<version>/` (`vistflow.outputs.committed_output`). Servers (ours and `tensorflow_model_server`)
 only consider directories named by an integer, so they never see the staging directory.
@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from serving.layout import is_saved_model_dir, list_versions, version_dir
+from vistflow import uri
 from vistflow.errors import VistflowError
 from vistflow.outputs import OutputExistsError, committed_output
 
@@ -48,12 +49,11 @@ def _next_version(model_dir: Path) -> int:
     return max(taken, default=0) + 1
 
 
-def read_provenance(version_path: Path) -> dict:
+def read_provenance(version_path: Path | str) -> dict:
     """The provenance record of a published version ({} if it was not published by vistflow)."""
-    path = Path(version_path) / PROVENANCE_PATH
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return json.loads(uri.read_bytes(uri.join(version_path, *PROVENANCE_PATH.parts)))
+    except Exception:  # noqa: BLE001 - OSError, bad JSON, or tf.errors.NotFoundError on a store
         return {}
 
 
@@ -64,8 +64,10 @@ def _origin_version(model_dir: Path, version: int) -> int:
 
 
 def _publish_into(
-    src: Path, model_dir: Path, version: int | None, provenance: dict
-) -> tuple[int, Path]:
+    src: Path | str, model_dir: Path | str, version: int | None, provenance: dict
+) -> tuple[int, Path | str]:
+    if uri.is_uri(src) or uri.is_uri(model_dir):
+        return _publish_into_store(str(src), str(model_dir), version, provenance)
     model_dir.mkdir(parents=True, exist_ok=True)
     while True:
         v = _next_version(model_dir) if version is None else int(version)
@@ -91,6 +93,45 @@ def _publish_into(
         return v, final
 
 
+def _copy_tree(src: str, dst: str) -> None:
+    g = uri.gfile(src)
+    uri.gfile(dst)  # the destination's scheme may need its plugin too
+    for root, _dirs, files in g.walk(src):
+        rel = root[len(src.rstrip("/")) :].strip("/")
+        target = f"{dst}/{rel}" if rel else dst
+        g.makedirs(target)
+        for name in files:
+            g.copy(f"{root.rstrip('/')}/{name}", f"{target}/{name}", overwrite=True)
+
+
+def _publish_into_store(
+    src: str, model_dir: str, version: int | None, provenance: dict
+) -> tuple[int, str]:
+    """Publish onto an object store: staged copy, then the `_COMMITTED` marker last
+    (`vistflow.outputs`); servers list only committed versions. A killed publish leaves an
+    uncommitted number that no server loads; the next publish takes a higher one. Two
+    concurrent publishers can pick the same number there (no atomic create): one per model."""
+    try:
+        taken = [int(n) for n in uri.listdir(model_dir) if n.isascii() and n.isdigit()]
+    except FileNotFoundError:
+        taken = []
+    v = max(taken, default=0) + 1 if version is None else int(version)
+    final = version_dir(model_dir, v)
+    if uri.exists(final):
+        raise VistflowError(f"{final}: version {v} already exists; versions are immutable")
+    with committed_output(final) as out:
+        _copy_tree(src, out)
+        record = {**provenance, "version": v}
+        record.setdefault("origin_version", v)
+        g, record_path = uri.gfile(out), uri.join(out, *PROVENANCE_PATH.parts)
+        g.makedirs(uri.join(out, PROVENANCE_PATH.parent.name))
+        if g.exists(record_path):  # the copied record of a rolled-back version (ram:// appends)
+            g.remove(record_path)
+        with g.GFile(record_path, "w") as f:
+            f.write(json.dumps(record, indent=2) + "\n")
+    return v, final
+
+
 def publish(
     saved_model_dir: str | os.PathLike,
     base: str | os.PathLike,
@@ -105,7 +146,7 @@ def publish(
       model_name: the served model's name.
       version: the version number; default one above every existing version.
     """
-    src = Path(saved_model_dir)
+    src = uri.as_path(saved_model_dir)
     if not is_saved_model_dir(src):
         raise VistflowError(f"{src}: not a SavedModel directory (no saved_model.pb)")
     if not model_name or "/" in model_name or model_name.startswith("."):
@@ -113,10 +154,10 @@ def publish(
     if version is not None and int(version) < 0:
         raise VistflowError(f"version {version}: versions are non-negative integers")
     provenance = {
-        "source": str(src.resolve()),
+        "source": src if isinstance(src, str) else str(src.resolve()),
         "published_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    v, final = _publish_into(src, Path(base) / model_name, version, provenance)
+    v, final = _publish_into(src, uri.join(base, model_name), version, provenance)
     logger.info("published %s as %s version %d (%s)", src, model_name, v, final)
     return final
 
@@ -136,17 +177,18 @@ def _check_links(path: Path) -> None:
                 )
 
 
-def check_servable(path: Path) -> None:
+def check_servable(path: Path | str) -> None:
     """Raise VistflowError naming `path` unless it loads as a SavedModel with a serving signature.
 
     The same load the server does (`tf.saved_model.load(..., tags=["serve"])`), so a version
     that passes here is one the server will swap to rather than refuse.
     """
-    path = Path(path)
-    _check_links(path)
+    path = uri.as_path(path)
+    if isinstance(path, Path):
+        _check_links(path)
     if not is_saved_model_dir(path):
         raise VistflowError(f"{path}: not a SavedModel directory (no saved_model.pb)")
-    if not (path / "variables" / "variables.index").is_file():
+    if not uri.isfile(uri.join(path, "variables", "variables.index")):
         raise VistflowError(f"{path}: the SavedModel has no variables/variables.index")
     import tensorflow as tf
 
@@ -176,7 +218,7 @@ def rollback(
     the target before anything is published (a corrupt target raises VistflowError and leaves
     the served version as it is).
     """
-    model_dir = Path(base) / model_name
+    model_dir = uri.join(base, model_name)
     versions = list_versions(model_dir)
     if not versions:
         raise VistflowError(f"{model_dir}: no published versions to roll back")

@@ -64,7 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    status = _main(argv)
+    try:
+        status = _main(argv)
+    except BaseException as e:
+        if argv is not None or not s3_exit.plugin_loaded():
+            raise
+        status = s3_exit.status_of(e)
     if argv is None:  # run as the program: once the S3 plugin is in, leave without its crash
         s3_exit.exit_now(status)
     return status

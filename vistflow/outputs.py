@@ -153,6 +153,18 @@ def _commit_local(staging: str, final: str, replace: bool, durable: bool) -> Non
         _fsync(_parent(final) or ".")
 
 
+def _move(gfile, src: str, dst: str) -> None:
+    try:
+        gfile.rename(src, dst, overwrite=True)
+    except Exception:
+        # tensorflow-io's s3 refuses to rename an empty object ("directory or empty file").
+        if gfile.stat(src).length != 0:
+            raise
+        with gfile.GFile(dst, "wb"):
+            pass
+        gfile.remove(src)
+
+
 def _commit_store(staging: str, final: str, replace: bool, last: Sequence[str]) -> None:
     gfile = _gfile(final)
     marker = posixpath.join(final, COMMIT_MARKER)
@@ -176,7 +188,7 @@ def _commit_store(staging: str, final: str, replace: bool, last: Sequence[str]) 
             rel = src[len(staging) :].lstrip("/")
             moves.append((rel in last, src, posixpath.join(final, rel)))
     for _, src, dst in sorted(moves):  # the `last` files after the others
-        gfile.rename(src, dst, overwrite=True)
+        _move(gfile, src, dst)
     with gfile.GFile(marker, "w") as f:
         f.write(json.dumps({"committed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
     discard(staging)  # on a store the emptied prefix is usually gone already

@@ -6,12 +6,13 @@ written. This executor keeps the stock Pusher's contract - it reads `blessed` fr
 ModelBlessing, skips unblessed models, archives the model in the PushedModel artifact and sets
 `pushed`, `pushed_destination` and `pushed_version` - but publishes through
 `serving.publish.publish`: copy into a hidden staging directory, fsync, rename to the integer
-version. `base_directory` is `<serving_root>/<model_name>`.
+version; on an object store (gs://, s3://) a staged copy committed by its `_COMMITTED` marker,
+which servers require there. `base_directory` is `<serving_root>/<model_name>`.
 """
 
 from __future__ import annotations
 
-import os
+import posixpath
 import time
 from pathlib import Path
 from typing import Any
@@ -23,25 +24,24 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from vistflow import uri
+
 _Versioning = pusher_pb2.Versioning
 
 
 def split_base_directory(base_directory: str) -> tuple[str, str]:
     """(serving_root, model_name) of a push destination `<serving_root>/<model_name>`."""
     base = base_directory.rstrip("/")
-    if "://" in base:
-        # Object stores have no atomic directory rename; nothing here could make a push atomic.
-        raise ValueError(
-            f"{base_directory}: atomic publishing needs a POSIX file system (local disk, NFS, "
-            "a mounted bucket); use the stock Pusher executor for object-store URIs"
-        )
-    root, name = os.path.split(base)
+    # posixpath: an object-store URI keeps its "//" (published with a commit marker there).
+    root, name = posixpath.split(base)
+    if root.rstrip("/").endswith(":"):  # `gs://name` alone: no serving root + model name
+        root = ""
     if not root or not name:
         raise ValueError(f"{base_directory}: expected <serving_root>/<model_name>")
     return root, name
 
 
-def find_published(model_dir: Path, source: str) -> Path | None:
+def find_published(model_dir: Path | str, source: str) -> Path | str | None:
     """The version of `model_dir` already published from `source`, if any.
 
     Makes re-executing a push (e.g. after a crash between the rename and the MLMD update)
@@ -50,7 +50,7 @@ def find_published(model_dir: Path, source: str) -> Path | None:
     from serving.layout import list_versions, version_dir
     from serving.publish import read_provenance
 
-    wanted = str(Path(source).resolve())
+    wanted = source.rstrip("/") if uri.is_uri(source) else str(Path(source).resolve())
     for version in reversed(list_versions(model_dir)):
         path = version_dir(model_dir, version)
         record = read_provenance(path)
@@ -95,7 +95,7 @@ class Executor(pusher_executor.Executor):
         else:
             raise NotImplementedError(f"versioning {fs.versioning}")
 
-        serving_path = find_published(Path(serving_root) / model_name, model_path)
+        serving_path = find_published(uri.join(serving_root, model_name), model_path)
         if serving_path is not None:
             logging.info(
                 "%s is already published as %s; not pushing again", model_path, serving_path
@@ -105,6 +105,8 @@ class Executor(pusher_executor.Executor):
         # Archive the pushed model in the PushedModel artifact, like the stock executor.
         io_utils.copy_dir(model_path, model_push.uri)
         self._MarkPushed(
-            model_push, pushed_destination=str(serving_path), pushed_version=serving_path.name
+            model_push,
+            pushed_destination=str(serving_path),
+            pushed_version=uri.name(serving_path),
         )
         logging.info("Model %s pushed to %s.", model_path, serving_path)

@@ -122,9 +122,14 @@ def test_not_blessed_model_writes_nothing(models, tmp_path):
     assert not Path(pushed.uri).exists()
 
 
-def test_object_store_destination_is_refused_with_a_reason():
-    with pytest.raises(ValueError, match="POSIX file system"):
-        atomic.split_base_directory("gs://bucket/models/captioner")
+def test_object_store_destination_keeps_its_scheme():
+    # Published there with a commit marker (serving.publish._publish_into_store).
+    assert atomic.split_base_directory("gs://bucket/models/captioner") == (
+        "gs://bucket/models",
+        "captioner",
+    )
+    with pytest.raises(ValueError, match="serving_root"):
+        atomic.split_base_directory("gs://captioner")
     assert atomic.split_base_directory("/srv/models/captioner/") == ("/srv/models", "captioner")
 
 
