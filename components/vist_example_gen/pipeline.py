@@ -20,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from components.vist_example_gen import options as opts
+from components.vist_example_gen import quality_transforms as QT
 from components.vist_example_gen import transforms as T
 from components.vist_example_gen.options import IngestConfig
 from vistflow import uri
@@ -173,7 +174,7 @@ def build_pipeline(p: beam.Pipeline, config: IngestConfig, staging_dir: str) -> 
         T.CHECKS: checks[T.CHECKS],
         "shards": shards,
         "rejects": rejects,
-    } | "BuildQualityReport" >> T.BuildQualityReport(
+    } | "BuildQualityReport" >> QT.BuildQualityReport(
         staging_dir, config.to_report(), inventory=inventory
     )
     return {"accepted": filtered[T.ACCEPTED], "rejects": rejects, "report": report}

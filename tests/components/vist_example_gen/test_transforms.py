@@ -11,6 +11,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from components.vist_example_gen import quality_transforms as QT
 from components.vist_example_gen import reasons
 from components.vist_example_gen import transforms as T
 from components.vist_example_gen.image_check import ImageCheck, ImageLimits
@@ -306,5 +307,5 @@ def test_quality_report_refuses_a_broken_invariant(tmp_path):
                 T.CHECKS: p | "NoChecks" >> beam.Create([]),
                 "shards": p | "NoShards" >> beam.Create([]),
                 "rejects": p | "NoRejects" >> beam.Create([[]]),
-            } | T.BuildQualityReport(str(tmp_path), {"format": "vist"})
+            } | QT.BuildQualityReport(str(tmp_path), {"format": "vist"})
     assert not (tmp_path / "report.json").exists()
