@@ -41,7 +41,7 @@ system-deps:
 	fi
 
 demo: setup
-	$(BIN)/python -m vistflow.demo --workdir $(DEMO_DIR)
+	$(BIN)/python -m commands.demo --workdir $(DEMO_DIR)
 
 test: setup
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)

@@ -1,4 +1,4 @@
-"""Wall time of the demo (`python -m vistflow.demo`) against its goal of 10 minutes on 2 cores.
+"""Wall time of the demo (`python -m commands.demo`) against its goal of 10 minutes on 2 cores.
 
 Runs the whole demo (synthetic data, the Airflow retraining DAG, serving) in a temporary
 directory and reports its wall time and the stage lines' timestamps.
@@ -20,7 +20,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         start = time.monotonic()
         proc = subprocess.run(
-            [sys.executable, "-m", "vistflow.demo", "--workdir", os.path.join(work, "demo")],
+            [sys.executable, "-m", "commands.demo", "--workdir", os.path.join(work, "demo")],
             capture_output=True,
             text=True,
         )

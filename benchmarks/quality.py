@@ -127,7 +127,7 @@ def hparams_config(model: str, epochs: int, seed: int, **extra) -> dict:
 
 def _cli(*args: str) -> None:
     exe = os.path.join(os.path.dirname(sys.executable), "vistflow")
-    cmd = [exe, *args] if os.path.exists(exe) else [sys.executable, "-m", "vistflow.cli", *args]
+    cmd = [exe, *args] if os.path.exists(exe) else [sys.executable, "-m", "commands.main", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])

@@ -146,7 +146,7 @@ def _start_server(
     base: Path, port: int, max_batch_size: int, batch_timeout_ms: float, batch_threads: int
 ):
     cmd = [
-        sys.executable, "-m", "vistflow", "--log-level", "WARNING", "serve",
+        sys.executable, "-m", "commands", "--log-level", "WARNING", "serve",
         "--model-base-path", str(base), "--model-name", "bench", "--port", str(port),
         "--max-batch-size", str(max_batch_size), "--batch-timeout-ms", str(batch_timeout_ms),
         "--num-batch-threads", str(batch_threads), "--threads", "80",

@@ -35,6 +35,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from serving import image_files
 from serving.batch_manifest import claim_output, describe, model_record
+from serving.batch_options import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, add_arguments
 from serving.batch_parts import (  # noqa: F401 - re-exported: the job's outputs in one place
     CAPTION_PARTS,
     CAPTIONS_FILE,
@@ -53,7 +54,6 @@ from serving.batch_parts import (  # noqa: F401 - re-exported: the job's outputs
 )
 from serving.local import model_error_cause
 from vistflow import images
-from vistflow.batch_caption_cli import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, add_arguments
 from vistflow.errors import VistflowError
 
 logger = logging.getLogger(__name__)
@@ -414,6 +414,16 @@ def run(
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     args, beam_args = parser.parse_known_args(argv)
+    return run_with_args(args, beam_args, save_main_session, test_pipeline)
+
+
+def run_with_args(
+    args: argparse.Namespace,
+    beam_args: Sequence[str] = (),
+    save_main_session: bool = True,
+    test_pipeline: beam.Pipeline | None = None,
+) -> dict:
+    """`run` on flags already parsed by `serving.batch_options.add_arguments` (the CLI's)."""
     if args.batch_size < 1 or args.rows_per_part < 0:
         raise VistflowError("--batch-size must be >= 1 and --rows-per-part >= 0")
     # Absolute local paths: resume matches images by path, whatever the rerun's working dir.
@@ -435,7 +445,7 @@ def run(
     )
     logger.info("%s into %s with model %s", state, args.output, describe(model))
 
-    options = PipelineOptions(beam_args)
+    options = PipelineOptions(list(beam_args))
     options.view_as(SetupOptions).save_main_session = save_main_session
     pipeline = test_pipeline or beam.Pipeline(options=options)
     build_pipeline(pipeline, args, model_dir)

@@ -40,7 +40,7 @@ EXPECTED_TRAIN_ANOMALIES = [
 
 
 def _vistflow(argv: list[str]) -> tuple[int, str, str]:
-    from vistflow import cli
+    from commands import main as cli
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

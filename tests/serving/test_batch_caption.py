@@ -286,7 +286,7 @@ def test_no_matching_input_is_a_user_error(model, tmp_path):
 def test_cli_module_runs_the_job_and_prints_the_summary(model, images, tmp_path, capsys):
     import argparse
 
-    from vistflow import batch_caption_cli as cli
+    from commands import batch_caption as cli
 
     assert cli.ACCEPTS_BEAM_ARGS is True
     parser = argparse.ArgumentParser()
@@ -425,7 +425,7 @@ def test_check_images_hands_the_model_the_shared_decode(tmp_path):
 
 
 def test_aspect_ratio_limit_is_the_shared_one_and_an_option(tmp_path):
-    from vistflow import batch_caption_cli as cli
+    from commands import batch_caption as cli
     from vistflow import images as vi
 
     assert cli.DEFAULT_MAX_ASPECT == vi.DEFAULT_MAX_ASPECT

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from toy_serving import solid_image
 
+from commands.main import main as cli_main
 from serving.publish import publish
-from vistflow.cli import main as cli_main
 
 COLOURS = {"a.png": (220, 40, 30), "b.png": (30, 240, 250), "c.png": (20, 200, 40)}
 

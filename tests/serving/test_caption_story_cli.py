@@ -12,8 +12,8 @@ from cli_watchdog import run_cli
 from PIL import Image
 from toy_serving import solid_image
 
+from commands.main import main as cli_main
 from serving.publish import publish
-from vistflow.cli import main as cli_main
 
 COLOURS = {  # file name -> (rgb, expected description)
     "a.png": ((220, 40, 30), "a dark red photo"),

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from commands.main import main as cli_main
 from serving import publish as publish_module
 from serving.layout import list_versions, resolve_saved_model
 from serving.publish import publish, read_provenance, rollback
-from vistflow.cli import main as cli_main
 from vistflow.errors import VistflowError
 
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "trainer"))  # the trainer's 
 from toy_serving import JsonClient  # noqa: E402
 from trainer_testdata import SAT_RUN, TINY_HP, split_pattern, write_artifact  # noqa: E402
 
-from vistflow.cli import main as cli_main  # noqa: E402
+from commands.main import main as cli_main  # noqa: E402
 
 MODEL = "captioner"
 

@@ -18,10 +18,10 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from PIL import Image
 
+from commands.main import main as cli_main
 from serving import batch_caption as bc
 from serving.publish import publish
 from vistflow import images as vi
-from vistflow.cli import main as cli_main
 
 W, H = 80, 48
 FORMATS = ("grey16.png", "cmyk.jpg", "palette.png", "photo.webp", "photo.tiff")

@@ -12,8 +12,8 @@ import time
 import pytest
 from toy_serving import JsonClient, solid_image
 
+from commands.main import main as cli_main
 from serving.publish import publish
-from vistflow.cli import main as cli_main
 
 
 def _free_port() -> int:

@@ -231,9 +231,9 @@ def test_assets_extra_hold_metadata_and_a_valid_warmup_request(sat):
 def test_export_model_cli_changes_only_the_decoding(sat, tmp_path, capsys):
     import tensorflow as tf
 
+    from commands.main import main
     from trainer.export import load_captioner, read_metadata
     from trainer.hparams import DecodingConfig
-    from vistflow.cli import main
 
     result, _, val = sat
     out_dir = str(tmp_path / "greedy")
@@ -259,8 +259,8 @@ def test_export_model_cli_changes_only_the_decoding(sat, tmp_path, capsys):
 def test_export_model_cli_sets_the_story_controls(sat, tmp_path, capsys):
     import tensorflow as tf
 
+    from commands.main import main
     from trainer.export import load_captioner, read_metadata
-    from vistflow.cli import main
 
     result, loaded, val = sat
     local = _stack(val, 2)
@@ -304,7 +304,7 @@ def test_export_model_cli_sets_the_story_controls(sat, tmp_path, capsys):
 
 
 def test_train_cli_config_parsing(tmp_path):
-    from trainer.train_cli import parse_config
+    from commands.train import parse_config
     from vistflow.errors import VistflowError
 
     path = tmp_path / "c.json"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from trainer_testdata import TINY_HP, split_pattern
 
-from vistflow.cli import main as cli_main
+from commands.main import main as cli_main
 
 
 @pytest.fixture(scope="module")

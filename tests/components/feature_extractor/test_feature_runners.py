@@ -25,7 +25,7 @@ def _flags(examples: Path, out: Path) -> list[str]:
 
 
 def _command(examples: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "vistflow", "features", *_flags(examples, out)]
+    return [sys.executable, "-m", "commands", "features", *_flags(examples, out)]
 
 
 def _kill_after_first_shard(proc: subprocess.Popen, incomplete: Path) -> bool:

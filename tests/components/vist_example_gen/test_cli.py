@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from vistflow import cli
+from commands import main as cli
 
 
 def tree(root):
@@ -28,7 +28,7 @@ def test_killed_rerun_keeps_the_old_output_and_the_next_run_matches(
     earlier = tree(out)
     argv = ["ingest", "--data-root", str(synth_faulty), "--out", str(out)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vistflow", *argv],
+        [sys.executable, "-m", "commands", *argv],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

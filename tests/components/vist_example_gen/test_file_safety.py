@@ -62,7 +62,7 @@ def test_a_2gb_file_named_jpg_is_too_large_and_never_read(tmp_path):
     with open(huge, "wb") as f:
         f.truncate(2 * 1024**3)  # sparse: no disk used
     out = tmp_path / "out"
-    argv = [sys.executable, "-m", "vistflow", "ingest", "--data-root", str(root), "--out", str(out)]
+    argv = [sys.executable, "-m", "commands", "ingest", "--data-root", str(root), "--out", str(out)]
     run = subprocess.run(
         [sys.executable, "-c", _MEASURE, *argv], capture_output=True, text=True, check=True
     )

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from commands import main as cli
 from components.vist_example_gen import reasons
 from components.vist_example_gen.options import IngestConfig
 from components.vist_example_gen.pipeline import ingest
-from vistflow import cli
 from vistflow.data import writers
 from vistflow.errors import VistflowError
 from vistflow.records import SPLITS

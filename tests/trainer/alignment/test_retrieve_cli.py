@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from vistflow.cli import main
+from commands.main import main
 
 
 def _run(capsys, *argv) -> tuple[int, str, str]:

@@ -106,7 +106,7 @@ def data_root(tmp_path: Path, vist_files) -> Path:
 @pytest.fixture
 def run_cli(monkeypatch, capsys):
     """Runs `vistflow ARGV...` through the real CLI entry point: (exit code, stdout, stderr)."""
-    from vistflow import cli
+    from commands import main as cli
 
     def run(argv: list[str]) -> tuple[int, str, str]:
         # Only this package's subcommands: the CLI imports every registered module for --help.

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 import pytest
 from real_format import KARPATHY_REAL, SPLITS, VIST_REAL
 
-from vistflow import cli
+from commands import main as cli
 from vistflow.data.readers import read_dii, read_karpathy, read_sis
 from vistflow.data.validate import validate_file
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from vistflow.cli import main
+from commands.main import main
 
 
 def test_synth_cli_writes_the_dataset_and_prints_counts(tmp_path, capsys):

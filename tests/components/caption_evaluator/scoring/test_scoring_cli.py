@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from vistflow import cli
+from commands import main as cli
 
 
 @pytest.fixture(autouse=True)

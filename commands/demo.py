@@ -10,7 +10,7 @@
    and issue 13's goals (also in <workdir>/demo_summary.json), and where the data-quality
    report, the evaluation report and the served model are.
 
-`python -m vistflow.demo --workdir DIR [--stories N] [--keep]`.
+`python -m commands.demo --workdir DIR [--stories N] [--keep]`.
 """
 
 from __future__ import annotations

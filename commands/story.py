@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from commands.caption import print_failures, print_results
     from serving.local import ImageFailure, LocalModel, album_images, load_image
-    from vistflow.caption_cli import print_failures, print_results
 
     # Every file is checked (and named if bad) before paying for the model load.
     loaded = [(path, load_image(path)) for path in album_images(args.album)]

@@ -1,5 +1,0 @@
-import sys
-
-from vistflow.cli import main
-
-sys.exit(main())
