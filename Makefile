@@ -18,7 +18,7 @@ PYTEST_WORKERS ?= 2
 APT_PACKAGES := chromium wordnet-base
 JAVA_PACKAGE := openjdk-17-jre-headless
 
-.PHONY: setup system-deps demo test lint bench lock clean
+.PHONY: setup system-deps object-store-deps demo test lint bench lock clean
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	@test -n "$(PY310)" || { echo "error: python3.10 not found (install it or pass PY310=/path/to/python3.10)"; exit 1; }
@@ -29,6 +29,22 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 	@touch $@
 
 setup: system-deps $(BIN)/.installed
+
+# The object-store tests (tests/vistflow/test_object_store.py) talk to a real S3 API on localhost:
+# moto's server in its own venv (its pins never touch ours) and, for TensorFlow's s3:// and Beam's
+# S3 filesystem, tensorflow-io + boto3 in a side directory put on PYTHONPATH only by those tests
+# (--no-deps: the venv's tensorflow and tensorflow-io-gcs-filesystem stay as locked).
+MOTO_VENV := .venv-moto
+S3_SITE := .venv-s3-site
+$(MOTO_VENV)/.installed:
+	@test -x $(MOTO_VENV)/bin/python || $(PY310) -m venv $(MOTO_VENV)
+	$(MOTO_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "moto[server]==5.2.5"
+	@touch $@
+$(S3_SITE)/.installed:
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --target $(S3_SITE) \
+		tensorflow-io==0.37.1 boto3==1.35.36 botocore==1.35.36 s3transfer==0.10.4
+	@touch $@
+object-store-deps: $(BIN)/.installed $(MOTO_VENV)/.installed $(S3_SITE)/.installed
 
 system-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done; \
@@ -43,7 +59,7 @@ system-deps:
 demo: setup
 	$(BIN)/python -m commands.demo --workdir $(DEMO_DIR)
 
-test: setup
+test: setup object-store-deps
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: setup
@@ -61,4 +77,4 @@ lock:
 	$(BIN)/uv lock --python $(BIN)/python
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
+	rm -rf $(VENV) $(MOTO_VENV) $(S3_SITE) $(DEMO_DIR) .pytest_cache

@@ -11,6 +11,9 @@ the plugin is loaded: flush everything and `os._exit(status)`, skipping the stat
 Beam 2.59's S3 writer completes a multipart upload with no parts for an empty file, which S3
 rejects (MalformedXML; its own comment says zero-length writes fail): an empty rejects.jsonl or
 an empty shard would fail the job. `_mend_beam_empty_upload` uploads one empty part instead.
+Beam's S3 filesystem also refuses to work before a pipeline set its options (the driver's
+`FileSystems.match` of an input glob): `_mend_beam_empty_upload` gives it default options, so
+boto3 finds endpoint and credentials in its usual environment.
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ def _mend_beam_empty_upload() -> None:
 
     uploader.finish = finish_with_a_part
     uploader._vistflow_mended = True
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    if FileSystems._pipeline_options is None:  # a running pipeline sets its own
+        FileSystems.set_options(PipelineOptions([]))
 
 
 def load_plugins_for_args(args: list[str]) -> None:
