@@ -72,6 +72,10 @@ def fixed_run_id_runner(run_id: str):
     from tfx.orchestration.local import local_dag_runner
     from tfx.orchestration.portable import runtime_parameter_utils
 
+    from pipelines import tfx_fixes
+
+    tfx_fixes.apply()  # cached outputs keyed right on PostgreSQL ML Metadata
+
     class Runner(local_dag_runner.LocalDagRunner):
         def run_with_ir(self, pipeline, run_options=None, **kwargs):
             # Substitution is idempotent: LocalDagRunner's own now() no longer applies.
