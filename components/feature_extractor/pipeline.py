@@ -88,7 +88,9 @@ def _check_patterns(patterns: Mapping[str, str]) -> None:
 def _prepare_dir(out_dir: str, overwrite: bool) -> str:
     import tensorflow as tf
 
-    if tf.io.gfile.exists(out_dir) and tf.io.gfile.listdir(out_dir) and not overwrite:
+    # On a store, a publish killed midway left files without the marker: not an output, replaced.
+    there = outputs.is_committed(out_dir) and tf.io.gfile.exists(out_dir)
+    if there and tf.io.gfile.listdir(out_dir) and not overwrite:
         raise VistflowError(f"{out_dir}: output already exists and is not empty (--overwrite)")
     tmp = out_dir.rstrip("/") + INCOMPLETE_SUFFIX
     if tf.io.gfile.exists(tmp):
