@@ -178,7 +178,7 @@ def _commit_store(staging: str, final: str, replace: bool, last: Sequence[str]) 
         else:
             gfile.remove(final)
     if not gfile.isdir(staging):
-        gfile.rename(staging, final, overwrite=True)  # one object: appears whole or not at all
+        _move(gfile, staging, final)  # one object: appears whole or not at all
         return
     moves = []
     for root, _dirs, files in gfile.walk(staging):
