@@ -18,7 +18,9 @@ Budget (fixed, stated in the JSON): alignment model h=128, BRNN 128, 300-d words
 SGD momentum 0.9, lr 5e-4, weight decay 1e-4, dropout 0.5, clipping 5, batches of 100 pairs, up
 to --align-epochs (30) epochs with the best epoch chosen on validation retrieval (patience 8);
 each m-RNN (trainer `mrnn`: ReLU RNN, image bias at step 1, RMSprop) hidden/embedding 128, up to
---mrnn-epochs (30) epochs, early stopping on validation NLL, beam 3. ~5-7 minutes on 2 cores.
+--mrnn-epochs (30) epochs, early stopping on validation NLL, beam 3. ~5-7 minutes on 2 cores
+(concept pretraining adds ~40 s); old and new in one run would exceed 10 minutes, so compare
+them with two runs, `--backbone-weights random` and the default.
 
 Measured:
   1. Table 1 analogue: image->sentence and sentence->image R@1/5/10 and median rank on the test
