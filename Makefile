@@ -18,7 +18,7 @@ PYTEST_WORKERS ?= 2
 APT_PACKAGES := chromium wordnet-base
 JAVA_PACKAGE := openjdk-17-jre-headless
 
-.PHONY: setup system-deps object-store-deps demo test lint bench lock clean
+.PHONY: setup system-deps object-store-deps demo deploy-local deploy-stop test lint bench lock clean
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	@test -n "$(PY310)" || { echo "error: python3.10 not found (install it or pass PY310=/path/to/python3.10)"; exit 1; }
@@ -58,6 +58,19 @@ system-deps:
 
 demo: setup
 	$(BIN)/python -m commands.demo --workdir $(DEMO_DIR)
+
+# A local deployment (pipelines/deployment.py): PostgreSQL for Airflow's metadata DB and ML
+# Metadata, the real scheduler with the LocalExecutor, one retraining run of a landed partition.
+DEPLOY_DIR ?= $(DEMO_DIR)/deploy
+DEPLOY_DATE ?= 2026-11-02
+DEPLOY = $(BIN)/python -m pipelines.deployment --dir $(DEPLOY_DIR)
+deploy-local: setup
+	$(DEPLOY) up $(DEPLOY_ARGS)
+	$(DEPLOY) land $(DEPLOY_DATE)
+	$(DEPLOY) trigger vist_retraining $(DEPLOY_DATE) --wait
+
+deploy-stop:
+	$(DEPLOY) down
 
 test: setup object-store-deps
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
