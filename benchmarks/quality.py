@@ -40,7 +40,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +47,15 @@ import time
 import numpy as np
 
 from benchmarks import concept_backbone
+from benchmarks.quality_claims import RESOLVE, _aggregate, _cmp
+from benchmarks.quality_data import (
+    METRICS,
+    _pattern,
+    _score_sentences,
+    decode_and_score,
+    load_split,
+    prepare_data,
+)
 
 # Runs by name: (model, hparams overrides). `--models` picks a subset by these names.
 RUNS: dict[str, tuple[str, dict]] = {
@@ -60,7 +68,6 @@ RUNS: dict[str, tuple[str, dict]] = {
     "seq2seq_story-noprev": ("seq2seq_story", {"previous_sentence": False}),
 }
 MODELS = tuple(name for name in RUNS if name != "show_tell-raw")  # the default selection
-METRICS = ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr")
 BEAM = 7
 # The default budget (measured, issue 13 item 3): 400 stories and 1 seed took 14 min wall on 2
 # loaded cores (prep 2 min, ~1.5 min per frozen-feature model, 4 min for the fine-tuned one) and
@@ -68,7 +75,6 @@ BEAM = 7
 # Resolving 0.05 needs ~4-7x the scored stories (printed as `stories_needed`), beyond ~15 min.
 STORIES = 400
 SEEDS = (0, 1)
-RESOLVE = 0.05  # the CIDEr difference issue 13 item 3 asks the benchmark to resolve
 
 
 def _parse(argv):
@@ -123,147 +129,6 @@ def hparams_config(model: str, epochs: int, seed: int, **extra) -> dict:
     )
     cfg.update(extra)
     return cfg
-
-
-def _cli(*args: str) -> None:
-    exe = os.path.join(os.path.dirname(sys.executable), "vistflow")
-    cmd = [exe, *args] if os.path.exists(exe) else [sys.executable, "-m", "commands.main", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode:
-        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-        raise SystemExit(f"failed: {' '.join(cmd)}")
-
-
-def prepare_data(
-    work: str, stories: int, seed: int, store_images: bool, backbone_weights: str = "random"
-) -> dict:
-    from vistflow.synth import generate
-
-    t0 = time.monotonic()
-    generate(os.path.join(work, "data"), stories=stories, seed=seed, image_size=64)
-    _cli(
-        "ingest",
-        "--data-root",
-        os.path.join(work, "data"),
-        "--out",
-        os.path.join(work, "ingest"),
-        "--num-shards",
-        "1",
-    )
-    examples = os.path.join(work, "ingest", "examples")
-    if not os.path.isdir(examples):
-        examples = os.path.join(work, "ingest")
-    out = {"concept_pretraining": None}
-    weights = "random"
-    if backbone_weights == "concept":
-        # The pipeline's concept stage on this data's train split (val scores it), from the same
-        # seeded random weights the random features use; the features are extracted with it.
-        out["concept_pretraining"] = concept_backbone.pretrain(
-            examples, os.path.join(work, "concepts"), seed=seed
-        )
-        weights = out["concept_pretraining"]["weights"]
-    # Frozen-CNN features, and with --fine-tune the same plus the resized images (joint CNN).
-    variants = {"features": ()} | ({"features_images": ("--store-images",)} if store_images else {})
-    for key, extra in variants.items():
-        out[key] = os.path.join(work, key)
-        _cli(
-            "features",
-            "--examples",
-            examples,
-            "--out",
-            out[key],
-            "--backbone",
-            "tiny",
-            "--weights",
-            weights,
-            "--seed",
-            str(seed),
-            *extra,
-            "--overwrite",
-        )
-    out["prepare_s"] = round(time.monotonic() - t0, 1)
-    return out
-
-
-def _pattern(features: str, split: str) -> str:
-    return os.path.join(features, f"Split-{split}", "data_tfrecord-*.gz")
-
-
-def load_split(features: str, split: str, photos: int = 5) -> dict:
-    """{"ids" [N], "global" [N, P, D], "local" [N, P, L], "texts" [N][P] references,
-    "images" [N][P] stored JPEG bytes or None} of the stories with P photos."""
-    from trainer import data as data_lib
-    from vistflow import example_format as ef
-
-    files = data_lib.resolve_files(_pattern(features, split))
-    out = {"ids": [], "global": [], "local": [], "texts": [], "images": []}
-    for raw in data_lib._tfrecords(files):
-        ex = data_lib.parse_example(raw)
-        g = ex[ef.GLOBAL_FEATURES].numpy()
-        if g.shape[0] != photos:
-            continue
-        out["ids"].append(ex["id"].numpy().decode())
-        out["global"].append(g)
-        out["local"].append(ex[ef.LOCAL_FEATURES].numpy())
-        out["texts"].append([[t.decode() for t in row] for row in ex["text"].to_list()])
-        out["images"].append(ex[ef.IMAGE_BYTES].numpy().tolist())
-    out["global"], out["local"] = np.stack(out["global"]), np.stack(out["local"])
-    if not all(out["images"]):
-        out["images"] = None
-    return out
-
-
-def decode_and_score(export_dir, decoding, split_data, meteor: str) -> dict:
-    """Decode each test story's five sentences and score them. A jointly fine-tuned model has
-    its own CNN, so it decodes from the stored images (the stored features came from the
-    frozen one); every other model from the stored features."""
-    from trainer.export import load_captioner
-
-    cap = load_captioner(export_dir, decoding=decoding)
-    n = len(split_data["ids"])
-    sentences = []
-    for i in range(0, n, 16):
-        if cap.model.joint:
-            if split_data["images"] is None:
-                raise SystemExit(f"{export_dir}: a fine-tuned model needs the stored images")
-            out = cap.story_images(np.array(split_data["images"][i : i + 16], dtype=object))
-        else:
-            given = {
-                "global_features": split_data["global"][i : i + 16],
-                "local_features": split_data["local"][i : i + 16],
-            }
-            out = cap.story_features(**{k: given[k] for k in cap.feature_keys()})
-        sentences.extend(out["sentences"].numpy().tolist())
-    return _score_sentences(split_data["ids"], sentences, split_data["texts"], meteor)
-
-
-def _score_sentences(ids, sentences, texts, meteor: str) -> dict:
-    """Per-photo sentences [N][P] against the stories' references -> metrics + diversity."""
-    from components.caption_evaluator.scoring import score
-
-    preds, refs = {}, {}
-    for sid, story, ref in zip(ids, sentences, texts, strict=True):
-        for j, (s, r) in enumerate(zip(story, ref, strict=True)):
-            preds[f"{sid}/{j}"] = s.decode() if isinstance(s, bytes) else s
-            refs[f"{sid}/{j}"] = list(r)
-    result = score(preds, refs, profile="coco", meteor=meteor)
-    metrics = result.metrics
-    per_story = [
-        float(np.mean([result.per_item[f"{sid}/{j}"]["CIDEr"] for j in range(len(story))]))
-        for sid, story in zip(ids, sentences, strict=True)
-    ]
-    return {
-        # CIDEr is the mean of the items' CIDEr (idf from the references, which both sides of a
-        # comparison share), so per-story means support a paired bootstrap; not printed.
-        "_per_story_CIDEr": per_story,
-        "metrics": {
-            m: (round(float(metrics[m]), 4) if metrics.get(m) is not None else None)
-            for m in METRICS
-        },
-        "distinct_sentences": len(set(preds.values())),
-        "sentences": len(preds),
-        "example": preds[next(iter(preds))],
-    }
 
 
 def baseline_rows(train_data, split_data, args) -> dict:
@@ -322,81 +187,6 @@ def run_model(name, features, epochs, seed, split_data, meteor, work, **extra) -
         row["decodings"][label] = decode_and_score(result.export_dir, dec, split_data, meteor)
         row["decodings"][label]["decode_s"] = round(time.monotonic() - t1, 1)
     row["wall_s"] = round(time.monotonic() - t0, 1)
-    return row
-
-
-def _cmp(claim, a_label, a_runs, b_label, b_runs, seed: int = 0, resamples: int = 2000) -> dict:
-    """Claim: A > B, judged on CIDEr. `a_runs`/`b_runs`: one decoding result per training seed
-    (paired: the same seed's run on both sides; a deterministic baseline repeats its one result).
-
-    The 95% interval of mean(A - B) comes from a two-level bootstrap: resample the seeds, then
-    the scored stories, both with replacement (so it covers training randomness and which stories
-    were held out). "held" when the interval is above 0, "reversed" when below, otherwise
-    "within noise". With few seeds the seed level underestimates its spread (by (S-1)/S).
-    """
-    if not a_runs or not b_runs:
-        return {"claim": claim, "status": "not run", "a": a_label, "b": b_label}
-    a, b = _mean_metrics(a_runs), _mean_metrics(b_runs)
-    wins = {m: (a[m] > b[m]) if a[m] is not None and b[m] is not None else None for m in METRICS}
-    diff = np.asarray([r["_per_story_CIDEr"] for r in a_runs]) - np.asarray(
-        [r["_per_story_CIDEr"] for r in b_runs]
-    )  # [seeds, stories]
-    rng = np.random.default_rng(seed)
-    s_count, n = diff.shape
-    means = np.empty(resamples)
-    for i in range(resamples):
-        rows = diff[rng.integers(s_count, size=s_count)]
-        means[i] = rows[:, rng.integers(n, size=n)].mean()
-    low, high = (float(x) for x in np.percentile(means, [2.5, 97.5]))
-    status = "held" if low > 0 else "reversed" if high < 0 else "within noise"
-    return {
-        "claim": claim,
-        "a": a_label,
-        "b": b_label,
-        "a_metrics": a,
-        "b_metrics": b,
-        "a_wins": wins,
-        "seeds": s_count,
-        "stories": n,
-        "cider_diff": round(float(diff.mean()), 4),
-        "cider_diff_per_seed": [round(float(x), 4) for x in diff.mean(1)],
-        "cider_diff_ci95": [round(low, 4), round(high, 4)],
-        "ci_half_width": round((high - low) / 2, 4),
-        f"resolves_{RESOLVE}": (high - low) / 2 < RESOLVE,
-        "status": status,
-    }
-
-
-def _mean_metrics(runs: list[dict]) -> dict:
-    """Each metric's mean over the seeds' runs (None when a run lacks it)."""
-    out = {}
-    for m in METRICS:
-        vals = [r["metrics"][m] for r in runs]
-        out[m] = None if any(v is None for v in vals) else round(float(np.mean(vals)), 4)
-    return out
-
-
-def _aggregate(per_seed: dict[int, dict]) -> dict:
-    """One model's runs over seeds -> the table row: mean metrics per decoding, per-seed CIDEr."""
-    first = next(iter(per_seed.values()))
-    row = {
-        "model": first["model"],
-        "seeds": sorted(per_seed),
-        "wall_s": round(sum(r["wall_s"] for r in per_seed.values()), 1),
-        "best_val_token_nll": round(
-            float(np.mean([r["best_val_token_nll"] for r in per_seed.values()])), 4
-        ),
-        "decodings": {},
-        "per_seed": per_seed,
-    }
-    for dec in first["decodings"]:
-        runs = [r["decodings"][dec] for r in per_seed.values()]
-        row["decodings"][dec] = {
-            "metrics": _mean_metrics(runs),
-            "CIDEr_per_seed": [r["metrics"]["CIDEr"] for r in runs],
-            "distinct_sentences": round(float(np.mean([r["distinct_sentences"] for r in runs])), 1),
-            "sentences": runs[0]["sentences"],
-        }
     return row
 
 
