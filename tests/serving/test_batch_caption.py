@@ -425,10 +425,10 @@ def test_check_images_hands_the_model_the_shared_decode(tmp_path):
 
 
 def test_aspect_ratio_limit_is_the_shared_one_and_an_option(tmp_path):
-    from commands import batch_caption as cli
+    from serving import batch_options
     from vistflow import images as vi
 
-    assert cli.DEFAULT_MAX_ASPECT == vi.DEFAULT_MAX_ASPECT
+    assert batch_options.DEFAULT_MAX_ASPECT == vi.DEFAULT_MAX_ASPECT
     strip = _png(tmp_path / "strip.png", size=(420, 20))
     with BeamTestPipeline() as p:
         default = p | "default" >> beam.Create([_meta(strip)]) | "d" >> bc.ReadAndCheckImages()
