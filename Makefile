@@ -14,8 +14,9 @@ PYTEST_WORKERS ?= 2
 
 # Debian packages the tests and reports use: headless Chromium (browser checks of the HTML
 # reports and the serving page), WordNet 3.0 (offline WordNet for nltk's METEOR) and, when no
-# `java` is on PATH, a Java runtime (METEOR 1.5 and the PTB tokenizer jars of pycocoevalcap).
-APT_PACKAGES := chromium wordnet-base
+# `java` is on PATH, a Java runtime (METEOR 1.5 and the PTB tokenizer jars of pycocoevalcap);
+# PostgreSQL for the deployment and ML Metadata tests (started and stopped by the tests).
+APT_PACKAGES := chromium wordnet-base postgresql
 JAVA_PACKAGE := openjdk-17-jre-headless
 
 .PHONY: setup system-deps object-store-deps demo deploy-local deploy-stop test lint bench lock clean

@@ -14,12 +14,32 @@ import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 USER = "vistflow"  # the one PostgreSQL superuser (trust authentication, 127.0.0.1 only)
 
 
+def pg_bin(name: str) -> str | None:
+    """`name` (initdb, pg_ctl) on PATH, else in Debian's /usr/lib/postgresql/<version>/bin."""
+    found = shutil.which(name)
+    if found:
+        return found
+    versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(versions[-1]) if versions else None
+
+
 def postgres_available() -> bool:
-    return bool(shutil.which("initdb") and shutil.which("pg_ctl"))
+    return bool(pg_bin("initdb") and pg_bin("pg_ctl"))
+
+
+def _bin(name: str) -> str:
+    path = pg_bin(name)
+    if path is None:
+        raise RuntimeError(
+            f"PostgreSQL's {name} not found on PATH or in /usr/lib/postgresql/*/bin: "
+            "install Debian's postgresql package (make setup does)"
+        )
+    return path
 
 
 @dataclass
@@ -55,7 +75,7 @@ class PostgresServer:
         """`pg_ctl stop` (fast, or immediate for a throwaway server) and, if `remove`, rm -r."""
         if self.running():
             mode = "immediate" if remove else "fast"
-            _run(["pg_ctl", "-D", self.data_dir, "-m", mode, "-w", "stop"], self.run_as)
+            _run([_bin("pg_ctl"), "-D", self.data_dir, "-m", mode, "-w", "stop"], self.run_as)
         if remove:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -105,7 +125,7 @@ def start_postgres(root: str | None = None, port: int | None = None) -> Postgres
     try:
         if not os.path.exists(os.path.join(server.data_dir, "PG_VERSION")):
             _run(
-                ["initdb", "-D", server.data_dir, "-U", USER, "-A", "trust", "-E", "UTF8"]
+                [_bin("initdb"), "-D", server.data_dir, "-U", USER, "-A", "trust", "-E", "UTF8"]
                 + ["--locale=C"]
                 + (["--no-sync"] if throwaway else []),
                 run_as,
@@ -114,7 +134,7 @@ def start_postgres(root: str | None = None, port: int | None = None) -> Postgres
             server.port = port or _free_port()
             options = f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1"
             options += " -F" if throwaway else ""
-            start = ["pg_ctl", "-D", server.data_dir, "-l", server.log_path, "-o", options]
+            start = [_bin("pg_ctl"), "-D", server.data_dir, "-l", server.log_path, "-o", options]
             try:
                 _run([*start, "-w", "-t", "60", "start"], run_as)
                 return server

@@ -24,7 +24,6 @@ from airflow_testing import REPO  # noqa: F401 - the repo on sys.path
 from pipelines import deployment as dep
 
 pytestmark = [
-    pytest.mark.skipif(not dep.postgres_available(), reason="PostgreSQL binaries not on PATH"),
     pytest.mark.timeout(1500),
 ]
 

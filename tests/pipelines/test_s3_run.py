@@ -12,10 +12,7 @@ import json
 import subprocess
 import sys
 
-import pytest
-from moto_server import available, moto_server
-
-pytestmark = pytest.mark.skipif(available() is not None, reason=f"missing {available()}")
+from moto_server import moto_server
 
 _MAIN = "commands.main" if importlib.util.find_spec("commands.main") else "vistflow.cli"
 

@@ -20,11 +20,9 @@ import time
 import urllib.request
 
 import pytest
-from moto_server import available, moto_server
+from moto_server import moto_server
 
 from vistflow.outputs import COMMIT_MARKER
-
-pytestmark = pytest.mark.skipif(available() is not None, reason=f"missing {available()}")
 
 BUCKET = "vist"
 S3 = f"s3://{BUCKET}"
@@ -101,8 +99,7 @@ def test_ingest_killed_midway_commits_nothing_and_the_rerun_equals_a_local_run(s
 
 
 def test_features_on_the_bucket(s3):
-    if not _committed(s3, "ingest"):
-        pytest.skip("needs the ingest output of the test above")
+    assert _committed(s3, "ingest"), "needs the ingest output of the test above (it failed)"
     _run(
         s3.env(),
         "features",
@@ -199,8 +196,7 @@ def _captions(s3, prefix: str) -> list[dict]:
 
 
 def test_batch_caption_killed_midway_resumes_to_the_same_captions(s3):
-    if not _committed(s3, "serving/captioner/1"):
-        pytest.skip("needs the published model of the test above")
+    assert _committed(s3, "serving/captioner/1"), "needs the published model of the test above"
     env = s3.env()
 
     def caption(out: str) -> tuple:
