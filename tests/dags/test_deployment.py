@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from airflow_testing import REPO  # noqa: F401 - the repo on sys.path
+from test_retraining_spans import TRAINER  # the small DAG-test trainer, one copy
 
 from pipelines import deployment as dep
 
@@ -29,17 +30,6 @@ pytestmark = [
 
 LANDED, NEVER = "2026-11-02", "2026-10-26"
 SPAN = 20261102
-TRAINER = {
-    "model": "show_attend_tell",
-    "epochs": 2,
-    "hidden_dim": 16,
-    "embedding_dim": 16,
-    "attention_dim": 16,
-    "min_count": 1,
-    "batch_size": 8,
-    "learning_rate": 0.01,
-    "decoding": {"method": "greedy", "max_length": 10},
-}
 ENV = {
     "VISTFLOW_PARTITION_TIMEOUT_S": "5",
     "VISTFLOW_POKE_INTERVAL_S": "1",
