@@ -34,8 +34,8 @@ from trainer import data as data_lib
 from trainer import distribute
 from trainer.backbone import NO_BACKBONE
 from trainer.hparams import HParams
-from trainer.vocabulary import Vocabulary
 from vistflow.errors import VistflowError
+from vistflow.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
 
