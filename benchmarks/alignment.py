@@ -24,7 +24,7 @@ them with two runs, `--backbone-weights random` and the default.
 
 Measured:
   1. Table 1 analogue: image->sentence and sentence->image R@1/5/10 and median rank on the test
-     split, vs chance (exact) and vs a nearest-neighbour baseline (trainer/alignment/baselines.py:
+     split, vs chance (exact) and vs a nearest-neighbour baseline (retrieval/baselines.py:
      L2 on global features to the nearest training image + TF-IDF to the training sentences).
   2. Grounding (not in the paper, which has no box labels): the synthetic scene model gives the
      box of every object a sentence names. For each object noun in a test sentence, the IoU of
@@ -281,10 +281,10 @@ def main(argv=None) -> int:
     else:
         tmp = tempfile.TemporaryDirectory(prefix="vistflow-alignment-")
         work = Path(tmp.name)
-    from trainer.alignment.config import AlignmentConfig
-    from trainer.alignment.data import read_split
-    from trainer.alignment.export import export_model
-    from trainer.alignment.train import train_alignment
+    from retrieval.config import AlignmentConfig
+    from retrieval.data import read_split
+    from retrieval.export import export_model
+    from retrieval.train import train_alignment
 
     timings = {}
     t = time.time()

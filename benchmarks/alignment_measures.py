@@ -25,7 +25,9 @@ MRNN = dict(
 
 
 def split_pattern(work: Path, split: str) -> str:
-    return str(work / "features" / f"Split-{split}" / "data_tfrecord-*.gz")
+    from vistflow import example_files
+
+    return example_files.split_pattern(str(work / "features"), split)
 
 
 # ---- ground truth from the synthetic scene model ----------------------------------------------
@@ -77,8 +79,8 @@ def region_references(placement, n: int = 40) -> list[str]:
 
 def calibrate(trained, val) -> tuple[float, dict]:
     """MRF beta from the validation split: snippets of ~TARGET_SNIPPET_WORDS words."""
-    from trainer.alignment.embed import Embedder
-    from trainer.alignment.snippets import calibrate_beta
+    from retrieval.embed import Embedder
+    from retrieval.snippets import calibrate_beta
 
     embedded = Embedder(trained.model, trained.vocab).split(val)
     return calibrate_beta(
@@ -87,13 +89,13 @@ def calibrate(trained, val) -> tuple[float, dict]:
 
 
 def retrieval_table(trained, train, test) -> dict:
-    from trainer.alignment import baselines, retrieval
-    from trainer.alignment.embed import Embedder
+    from retrieval import baselines, ranking
+    from retrieval.embed import Embedder
 
     model_metrics, embedded = Embedder(trained.model, trained.vocab).evaluate(test)
     i2s, s2i = baselines.nn_retrieval_scores(train, test)
-    nn_metrics = retrieval.evaluate(i2s, test.sentence_image, s2i)
-    chance = retrieval.chance_levels(test.sentence_image, test.num_images)
+    nn_metrics = ranking.evaluate(i2s, test.sentence_image, s2i)
+    chance = ranking.chance_levels(test.sentence_image, test.num_images)
     table = {}
     for name, metrics in (
         ("model", model_metrics),
@@ -106,9 +108,9 @@ def retrieval_table(trained, train, test) -> dict:
 
 def grounding(trained, test, embedded, boxes: dict, beta: float) -> dict:
     """IoU of the region each object noun is aligned to with the object's true box."""
-    from trainer.alignment import mrf
-    from trainer.alignment.regions import iou
-    from trainer.vocabulary import tokenize
+    from retrieval import mrf
+    from retrieval.regions import iou
+    from vistflow.vocabulary import tokenize
 
     region_boxes = trained.region_boxes
     rows = {"mrf": [], "argmax": [], "whole_image": [], "random_region": [], "best_region": []}
@@ -193,7 +195,7 @@ class Scorer:
 
 
 def fullframe_table(work: Path, train, test, epochs: int, scorer: Scorer) -> dict:
-    from trainer.alignment import baselines
+    from retrieval import baselines
 
     run = _train_mrnn(
         split_pattern(work, "train"),
@@ -234,9 +236,9 @@ def fullframe_table(work: Path, train, test, epochs: int, scorer: Scorer) -> dic
 
 
 def region_table(work: Path, trained, splits, boxes, epochs: int, scorer: Scorer) -> dict:
-    from trainer.alignment import regions as regions_lib
-    from trainer.alignment import snippets as snip
-    from trainer.alignment.embed import Embedder
+    from retrieval import regions as regions_lib
+    from retrieval import snippets as snip
+    from retrieval.embed import Embedder
 
     cfg = trained.config
     embedder = Embedder(trained.model, trained.vocab)

@@ -76,16 +76,19 @@ def prepare_data(
 
 
 def _pattern(features: str, split: str) -> str:
-    return os.path.join(features, f"Split-{split}", "data_tfrecord-*.gz")
+    from vistflow import example_files
+
+    return example_files.split_pattern(features, split)
 
 
 def load_split(features: str, split: str, photos: int = 5) -> dict:
     """{"ids" [N], "global" [N, P, D], "local" [N, P, L], "texts" [N][P] references,
     "images" [N][P] stored JPEG bytes or None} of the stories with P photos."""
     from trainer import data as data_lib
+    from vistflow import example_files
     from vistflow import example_format as ef
 
-    files = data_lib.resolve_files(_pattern(features, split))
+    files = example_files.resolve_files(_pattern(features, split))
     out = {"ids": [], "global": [], "local": [], "texts": [], "images": []}
     for raw in data_lib._tfrecords(files):
         ex = data_lib.parse_example(raw)

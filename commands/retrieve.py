@@ -1,6 +1,6 @@
 """Search images by text and sentences by image with a trained visual-semantic alignment model.
 
-Loads a model directory written by trainer.alignment (its SavedModel encoders and the index of
+Loads a model directory written by retrieval (its SavedModel encoders and the index of
 embedded images and sentences) and ranks by the image-sentence score of Karpathy & Fei-Fei
 (S = sum over the words of each word's best region score):
 
@@ -47,8 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _load(model_dir: str):
     import tensorflow as tf
 
-    from trainer.alignment.export import INDEX_DIR, SAVED_MODEL_DIR, read_export
-    from trainer.alignment.index import RetrievalIndex
+    from retrieval.export import INDEX_DIR, SAVED_MODEL_DIR, read_export
+    from retrieval.index import RetrievalIndex
 
     doc = read_export(model_dir)
     saved = tf.saved_model.load(os.path.join(model_dir, SAVED_MODEL_DIR))

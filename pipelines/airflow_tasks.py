@@ -170,19 +170,18 @@ def record_run_summary(home: Path, ds: str, summary: dict[str, Any], dag_id: str
     return path
 
 
-def latest_pushed_model(home: Path, model_name: str) -> Path | None:
-    """The highest complete version under <home>/serving/<model> (publish renames complete dirs)."""
-    base = home / "serving" / model_name
-    versions = (
-        sorted(
-            (int(p.name), p)
-            for p in base.glob("*")
-            if p.name.isdigit() and (p / "saved_model.pb").is_file()
-        )
-        if base.is_dir()
-        else []
-    )
-    return versions[-1][1] if versions else None
+def latest_pushed_model(home: Path | str, model_name: str) -> Path | str | None:
+    """The highest complete version under <home>/serving/<model>, or None.
+
+    Serving's version layout (`serving.layout`) decides: integer version directories holding a
+    SavedModel, committed ones only on an object store (publish renames complete dirs on disk).
+    """
+    from serving import layout
+    from vistflow import uri
+
+    base = uri.join(home, "serving", model_name)
+    versions = layout.list_versions(base)
+    return layout.version_dir(base, versions[-1]) if versions else None
 
 
 def publish_quality_report(ds: str, ingest: dict[str, Any], validate: dict[str, Any]) -> Path:

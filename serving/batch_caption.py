@@ -27,7 +27,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.io import fileio
-from apache_beam.io.filesystem import CompressionTypes, FileMetadata
+from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult
@@ -53,19 +53,20 @@ from serving.batch_parts import (  # noqa: F401 - re-exported: the job's outputs
     write_atomically,
 )
 from serving.local import model_error_cause
-from vistflow import images
+from vistflow import image_limits, images, reasons
 from vistflow.errors import VistflowError
 
 logger = logging.getLogger(__name__)
 
+# The shared codes (`vistflow.reasons`) this job's rejects carry, one metrics counter each.
 REJECT_REASONS = (
-    "missing_image",  # no such file, or a dangling symbolic link
-    "not_a_file",  # a directory, FIFO, socket or device (never opened)
-    "empty_file",
-    "undecodable",
-    "not_an_image",
-    "too_large",
-    "inference_failed",
+    reasons.MISSING_IMAGE,  # no such file, or a dangling symbolic link
+    reasons.NOT_A_FILE,  # a directory, FIFO, socket or device (never opened)
+    reasons.EMPTY_FILE,
+    reasons.UNDECODABLE,
+    reasons.NOT_AN_IMAGE,
+    reasons.TOO_LARGE,
+    reasons.INFERENCE_FAILED,
 )
 REJECTS_TAG = "rejects"
 
@@ -129,21 +130,19 @@ class CheckImageFn(beam.DoFn):
         if reason:
             return _reject(path, reason, detail)
         if size is not None and size > self._max_bytes:
-            return _reject(path, "too_large", f"{size} bytes > {self._max_bytes}")
+            return _reject(path, reasons.TOO_LARGE, f"{size} bytes > {self._max_bytes}")
         try:
-            # Bytes as stored: an image named *.gz must not be gunzipped.
-            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                data = images.read_bounded(f, self._max_bytes)
+            data = image_limits.read_file(path, self._max_bytes)  # bytes as stored
         except images.FileTooLarge:
-            return _reject(path, "too_large", f"more than {self._max_bytes} bytes")
+            return _reject(path, reasons.TOO_LARGE, f"more than {self._max_bytes} bytes")
         except FileNotFoundError as e:
-            return _reject(path, "missing_image", str(e))
+            return _reject(path, reasons.MISSING_IMAGE, str(e))
         except Exception as e:  # noqa: BLE001 - BeamIOError/OSError from any filesystem
             if not FileSystems.exists(path):
-                return _reject(path, "missing_image", str(e))
-            return _reject(path, "undecodable", f"cannot read: {e}")
+                return _reject(path, reasons.MISSING_IMAGE, str(e))
+            return _reject(path, reasons.UNDECODABLE, f"cannot read: {e}")
         if not data:
-            return _reject(path, "empty_file", "0 bytes")
+            return _reject(path, reasons.EMPTY_FILE, "0 bytes")
         try:
             ready = images.graph_ready_bytes(data, self._limits, verify=True)
         except images.ImageError as e:  # reasons: empty_file, not_an_image, undecodable, too_large
@@ -269,7 +268,7 @@ def to_row(keyed: tuple[str, PredictionResult]) -> Iterator[Any]:
     inference = result.inference
     if "error" in inference:
         yield beam.pvalue.TaggedOutput(
-            REJECTS_TAG, _reject(path, "inference_failed", inference["error"])
+            REJECTS_TAG, _reject(path, reasons.INFERENCE_FAILED, inference["error"])
         )
         return
     score = inference.get("score")

@@ -16,13 +16,12 @@ import re
 import stat
 from collections.abc import Iterator
 
+# The reason codes `file_problem` gives (batch-caption rejects, caption/story CLI lines).
+from vistflow.reasons import MISSING_IMAGE, NOT_A_FILE
+
 # Beam is imported where a glob is listed: the caption/story CLIs use `file_problem` only.
 
 logger = logging.getLogger(__name__)
-
-# Reason codes (batch-caption rejects, caption/story CLI lines).
-MISSING_IMAGE = "missing_image"
-NOT_A_FILE = "not_a_file"  # a directory, FIFO, socket or device: never opened
 
 
 def is_local(path: str) -> bool:

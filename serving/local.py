@@ -11,12 +11,12 @@ from serving.image_files import file_problem
 from serving.layout import resolve_saved_model
 from vistflow import images as shared
 from vistflow.errors import VistflowError
+from vistflow.reasons import INFERENCE_FAILED
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".jfif"}
 )
 STORY_LENGTH = 5
-INFERENCE_FAILED = "inference_failed"  # the reason code of batch-caption's rejects too
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,27 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("vistflow", "components", "trainer", "serving", "pipelines", "dags", "commands")
+PACKAGES = (
+    "vistflow",
+    "components",
+    "trainer",
+    "retrieval",
+    "serving",
+    "pipelines",
+    "dags",
+    "commands",
+)
 # Who may import whom (besides itself). The one exception among stages: the pusher publishes
 # through serving's version layout (serving/publish.py), which the server reads.
 ALLOWED = {
     "vistflow": set(),
     "components": {"vistflow", "serving"},
     "trainer": {"vistflow"},
+    "retrieval": {"vistflow"},
     "serving": {"vistflow"},
     "pipelines": {"vistflow", "components", "trainer", "serving"},
     "dags": {"pipelines"},
-    "commands": {"vistflow", "components", "trainer", "serving", "pipelines"},
+    "commands": {"vistflow", "components", "trainer", "retrieval", "serving", "pipelines"},
 }
 
 

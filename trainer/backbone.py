@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Sequence
 
-from vistflow import example_format as ef
+from vistflow import example_files
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def find_backbone_dir(patterns: str | Sequence[str]) -> str | None:
 
     if isinstance(patterns, str):
         patterns = [patterns]
-    split_prefix = ef.SPLIT_DIR.split("{")[0]
+    split_prefix = example_files.SPLIT_PREFIX
     for pattern in patterns:
         parent = os.path.dirname(pattern.rstrip("/"))
         if not os.path.basename(parent).startswith(split_prefix):

@@ -19,9 +19,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from trainer import vocabulary as vocab_lib
 from vistflow import example_format as ef
-from vistflow.errors import InputFormatError, VistflowError
+from vistflow import vocabulary as vocab_lib
+from vistflow.errors import InputFormatError
+from vistflow.example_files import resolve_files
 
 logger = logging.getLogger(__name__)
 
@@ -74,23 +75,6 @@ def _plain_tf(fn):
     import tensorflow as tf
 
     return tf.autograph.experimental.do_not_convert(fn)
-
-
-def resolve_files(patterns: str | Sequence[str]) -> list[str]:
-    """Expand file patterns (TFX passes a list) to a sorted list of files; error if none match."""
-    import tensorflow as tf
-
-    if isinstance(patterns, str):
-        patterns = [patterns]
-    files: list[str] = []
-    for pattern in patterns:
-        matched = tf.io.gfile.glob(pattern)
-        if not matched and tf.io.gfile.isdir(pattern):
-            matched = tf.io.gfile.glob(f"{pattern.rstrip('/')}/*")
-        files.extend(sorted(matched))
-    if not files:
-        raise VistflowError(f"no input files match {', '.join(patterns)}")
-    return files
 
 
 def _tfrecords(files: list[str]):

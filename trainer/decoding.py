@@ -36,7 +36,7 @@ from collections.abc import Callable
 import tensorflow as tf
 
 from trainer.hparams import DecodingConfig
-from trainer.vocabulary import END_ID, PAD_ID, START_ID, UNK_ID
+from vistflow.vocabulary import END_ID, PAD_ID, START_ID, UNK_ID
 
 NEG_INF = -1e9
 StepFn = Callable[..., tuple]

@@ -22,7 +22,7 @@ from trainer import decoding, story_decoding
 from trainer.data import GLOBAL, LOCAL
 from trainer.hparams import DecodingConfig
 from trainer.models.base import CaptionModel
-from trainer.vocabulary import END_ID, PAD_ID, START_ID
+from vistflow.vocabulary import END_ID, PAD_ID, START_ID
 
 
 class Captioner:

@@ -40,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainer.hparams import DecodingConfig
-from trainer.vocabulary import END_ID, PAD_ID, START_ID
+from vistflow.vocabulary import END_ID, PAD_ID, START_ID
 
 # sentence_fn(j, prev_tokens [N, T']) -> (context, state) of the rows generating sentence j.
 SentenceFn = Callable[..., tuple]

@@ -1,6 +1,7 @@
 """Bytes before they are an image: how much of a file is read, what an unknown file looks like.
 
-`vistflow.images` re-exports both; this module imports nothing of vistflow (the floor below it).
+`vistflow.images` re-exports them; this module imports nothing of vistflow (the floor below it).
+Every stage that reads image files through Beam reads them with `read_file`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,39 @@ def read_bounded(f, max_bytes: int) -> bytes:
     if total > max_bytes:
         raise FileTooLarge(max_bytes)
     return b"".join(chunks)
+
+
+def open_as_stored(path: str):
+    """`path` opened for binary reading through Beam's FileSystems (local, gs://, s3://...).
+
+    Not Beam's AUTO compression: a photo named *.gz must not be gunzipped (nor a gzip bomb
+    expanded).
+    """
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def read_file(path: str, max_bytes: int, open_fn=None) -> bytes:
+    """The bytes of the file at `path` as stored, at most `max_bytes` (FileTooLarge past them).
+
+    `open_fn` opens a path for binary reading; default `open_as_stored`. Not-found and I/O
+    errors are the file system's own (FileNotFoundError, OSError, BeamIOError).
+    """
+    with (open_fn or open_as_stored)(path) as f:
+        return read_bounded(f, max_bytes)
+
+
+def reported_size(path: str) -> int | None:
+    """The size in bytes a file system reports for `path`, None when it cannot say."""
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        # One stat (a HEAD on object stores); FileSystems.match would treat `path` as a glob.
+        return FileSystems.get_filesystem(path).metadata(path).size_in_bytes
+    except Exception:  # noqa: BLE001 - missing/unreadable: opening it names the problem
+        return None
 
 
 # What a file that is no image usually is, by its first bytes (lower case; a name, no content).

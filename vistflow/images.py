@@ -32,12 +32,12 @@ from vistflow.image_limits import (  # noqa: F401 - re-exported: one module for 
     describe,
     read_bounded,
 )
-
-# Reason codes (the same strings as ingest's `reasons` and batch-caption's rejects).
-EMPTY_FILE = "empty_file"
-NOT_AN_IMAGE = "not_an_image"
-UNDECODABLE = "undecodable"
-TOO_LARGE = "too_large"
+from vistflow.reasons import (  # noqa: F401 - the codes an ImageError carries, re-exported
+    EMPTY_FILE,
+    NOT_AN_IMAGE,
+    TOO_LARGE,
+    UNDECODABLE,
+)
 
 # PIL's own decompression-bomb threshold (~89.5 Mpx, 0.25 GB as RGB): far above any real VIST
 # (Flickr) or COCO photo, far below what would exhaust a worker.

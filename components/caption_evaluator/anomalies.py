@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+from vistflow.example_files import SPLIT_PREFIX
+
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"
-SPLIT_PREFIX = "Split-"
 
 
 def describe(anomalies) -> list[str]:

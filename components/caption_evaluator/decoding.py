@@ -14,7 +14,6 @@ Photos (or photo sequences) that repeat across stories are decoded once.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -62,23 +61,6 @@ class PhotoPrediction:
     text: str
     score: float
     attention: np.ndarray | None = field(default=None, compare=False)
-
-
-def split_files(examples_uri: str, split: str) -> list[str]:
-    """The TFRecord shards of one split of an Examples artifact, sorted (deterministic order)."""
-    import tensorflow as tf
-
-    split_dir = os.path.join(examples_uri, ef.SPLIT_DIR.format(split=split))
-    if not tf.io.gfile.isdir(split_dir):
-        raise VistflowError(f"{split_dir}: the examples have no split {split!r}")
-    files = sorted(
-        os.path.join(split_dir, name)
-        for name in tf.io.gfile.listdir(split_dir)
-        if not name.endswith("/") and not name.startswith(".")
-    )
-    if not files:
-        raise VistflowError(f"{split_dir}: split {split!r} holds no TFRecord files")
-    return files
 
 
 def _str(value) -> str:

@@ -33,6 +33,7 @@ from components.caption_evaluator import blessing as blessing_rules
 from components.caption_evaluator import blessing_artifact, decoding, holdout, report_page
 from components.caption_evaluator.blessing_artifact import METRICS_FILE, REASONS_FILE
 from components.caption_evaluator.report_page import choose_samples  # noqa: F401 - public here
+from vistflow import example_files
 from vistflow.errors import VistflowError
 
 logger = logging.getLogger(__name__)
@@ -226,7 +227,7 @@ class Executor(base_executor.BaseExecutor):
             raise VistflowError(
                 f"{examples.uri}: no split {config.eval_split!r} (has {', '.join(split_names)})"
             )
-        files = decoding.split_files(examples.uri, config.eval_split)
+        files = example_files.split_files(examples.uri, config.eval_split)
 
         candidate = self._decode(model, files, config)
         items = decoding.build_items(candidate.metas, config.profile)

@@ -19,6 +19,7 @@ from tfx.types import artifact_utils
 from components.caption_evaluator import blessing as blessing_rules
 from components.caption_evaluator import decoding
 from components.caption_evaluator.report_page import finite
+from vistflow import example_files
 from vistflow.errors import VistflowError
 
 HOLDOUT_EXAMPLES_KEY = "holdout_examples"
@@ -89,7 +90,7 @@ def evaluate(
     names = artifact_utils.decode_split_names(examples.split_names or "[]")
     if names and split not in names:
         raise VistflowError(f"{examples.uri}: holdout split {split!r} absent (has {names})")
-    files = decoding.split_files(examples.uri, split)
+    files = example_files.split_files(examples.uri, split)
     candidate = decode(model, files)
     items = decoding.build_items(candidate.metas, profile)
     if not items:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vistflow import example_files, images
 from vistflow import example_format as ef
-from vistflow import images
 from vistflow.errors import VistflowError
 
 log = logging.getLogger(__name__)
@@ -104,12 +104,5 @@ def decode_to_memmap(uris: list[str], size: int, path: str) -> tuple[np.ndarray,
 
 def split_patterns(examples_uri: str, splits: Mapping[str, str] | None = None) -> dict[str, str]:
     """`{split: shard pattern}` of an Examples artifact directory (every `Split-*` folder)."""
-    import tensorflow as tf
-
-    found = {}
-    for entry in sorted(tf.io.gfile.listdir(examples_uri)):
-        name = entry.rstrip("/")
-        if name.startswith("Split-"):
-            split = name[len("Split-") :]
-            found[split] = os.path.join(examples_uri, name, ef.SHARD_PATTERN)
+    found = example_files.split_patterns(examples_uri)
     return {s: p for s, p in found.items() if splits is None or s in splits}

@@ -34,7 +34,7 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
-from vistflow import backbones, outputs
+from vistflow import backbones, example_files, outputs
 from vistflow import example_format as ef
 from vistflow.errors import VistflowError
 
@@ -63,17 +63,11 @@ _FORMAT_VERSION = 1
 
 def split_patterns(examples_dir: str) -> dict[str, str]:
     """{split: file pattern} for an Examples directory laid out as `Split-<split>/<files>`."""
-    import tensorflow as tf
-
-    prefix = ef.SPLIT_DIR.format(split="")
-    split_dirs = sorted(tf.io.gfile.glob(os.path.join(examples_dir, prefix + "*")))
-    patterns = {
-        os.path.basename(d.rstrip("/"))[len(prefix) :]: os.path.join(d, "*")
-        for d in split_dirs
-        if tf.io.gfile.isdir(d)
-    }
+    patterns = example_files.split_patterns(examples_dir, files="*")
     if not patterns:
-        raise VistflowError(f"{examples_dir}: no {prefix}<split>/ directories with Examples")
+        raise VistflowError(
+            f"{examples_dir}: no {example_files.SPLIT_PREFIX}<split>/ directories with Examples"
+        )
     return patterns
 
 

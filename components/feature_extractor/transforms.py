@@ -18,12 +18,10 @@ from collections.abc import Mapping
 import apache_beam as beam
 import numpy as np
 from apache_beam import pvalue
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
 
-from vistflow import backbones, images
+from vistflow import backbones, image_limits, images
 from vistflow import example_format as ef
 
 from . import feature_examples as fe
@@ -141,8 +139,7 @@ class _DecodeImageFn(beam.DoFn):
 
     def process(self, uri: str):
         try:
-            with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                data = images.read_bounded(f, self._limits.max_bytes)
+            data = image_limits.read_file(uri, self._limits.max_bytes)
         except images.FileTooLarge as e:  # ingest checked it; it grew or was replaced since
             self._failed.inc()
             yield pvalue.TaggedOutput(self.FAILED, (uri, f"too_large: {e}"))

@@ -160,8 +160,10 @@ def check_image_file(
       expected_location: where the file was looked for, for the `missing_image` detail.
       root: the data root; a file whose real path (symlinks resolved) leaves it is
         `outside_data_root` and is not read. "" = no containment check.
-      open_fn: opens a URI for binary reading; defaults to Beam's FileSystems (local, gs://, ...).
-      size_fn: the file's reported size in bytes (None = unknown); defaults to FileSystems.
+      open_fn: opens a URI for binary reading; default `image_limits.open_as_stored` (Beam's
+        FileSystems: local, gs://, ...).
+      size_fn: the file's reported size in bytes (None = unknown); default
+        `image_limits.reported_size`.
     """
     meta = dict(split=split, photo_id=photo_id, uri=uri or "")
     if not uri:
@@ -181,7 +183,7 @@ def check_image_file(
                 reason=reasons.OUTSIDE_DATA_ROOT,
                 detail=f"resolves to {path}, outside the data root {root} (not read)",
             )
-    size = (size_fn or _reported_size)(path)
+    size = (size_fn or image_limits.reported_size)(path)
     if size is not None and size > limits.max_bytes:
         return ImageCheck(
             **meta,
@@ -189,11 +191,8 @@ def check_image_file(
             detail=f"{size} bytes > max_bytes {limits.max_bytes} (not read)",
             n_bytes=size,
         )
-    if open_fn is None:
-        open_fn = _open_uncompressed
     try:
-        with open_fn(path) as f:
-            data = image_limits.read_bounded(f, limits.max_bytes)
+        data = image_limits.read_file(path, limits.max_bytes, open_fn)
     except image_limits.FileTooLarge as e:
         return ImageCheck(
             **meta,
@@ -230,24 +229,6 @@ def resolve_within(uri: str, root: str) -> tuple[str, bool]:
 
 def _bytes_or_unknown(size: int | None) -> str:
     return "unknown" if size is None else f"{size} bytes"
-
-
-def _reported_size(path: str) -> int | None:
-    from apache_beam.io.filesystems import FileSystems
-
-    try:
-        # One stat (a HEAD on object stores); FileSystems.match would treat `path` as a glob.
-        return FileSystems.get_filesystem(path).metadata(path).size_in_bytes
-    except Exception:  # noqa: BLE001 - missing/unreadable: the open below names the problem
-        return None
-
-
-def _open_uncompressed(path: str):
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
-
-    # Not AUTO: a photo named .gz must not be decompressed (nor a gzip bomb expanded).
-    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
 def _partial_thumbnail(data: bytes) -> str:

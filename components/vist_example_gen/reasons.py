@@ -1,19 +1,23 @@
-"""Reason codes for rejected stories and images (exact strings: reports and tests key on them)."""
+"""Ingest's reject reasons: which of the shared codes (`vistflow.reasons`, exact strings: reports
+and tests key on them) ingest emits, in the order its reports list them, and a reject line."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-MISSING_IMAGE = "missing_image"
-OUTSIDE_DATA_ROOT = "outside_data_root"
-EMPTY_FILE = "empty_file"
-UNDECODABLE = "undecodable"
-NOT_AN_IMAGE = "not_an_image"
-TOO_LARGE = "too_large"
-INCOMPLETE_STORY = "incomplete_story"
-EMPTY_TEXT = "empty_text"
-DUPLICATE_ID = "duplicate_id"
-MALFORMED_RECORD = "malformed_record"
+from vistflow.reasons import (  # noqa: F401 - ingest's codes, named here for its modules
+    DESCRIPTIONS,
+    DUPLICATE_ID,
+    EMPTY_FILE,
+    EMPTY_TEXT,
+    INCOMPLETE_STORY,
+    MALFORMED_RECORD,
+    MISSING_IMAGE,
+    NOT_AN_IMAGE,
+    OUTSIDE_DATA_ROOT,
+    TOO_LARGE,
+    UNDECODABLE,
+)
 
 # Where the file is (found? inside the data root?) before what it holds.
 IMAGE_REASONS = (
@@ -35,20 +39,6 @@ ALL_REASONS = (
     EMPTY_TEXT,
     *IMAGE_REASONS,
 )
-
-# One line per code for the report's legend (what it means, what to do about it).
-DESCRIPTIONS = {
-    MALFORMED_RECORD: "an annotation the reader cannot represent (JSON path and why in detail)",
-    DUPLICATE_ID: "the id was already used by an earlier record (the first one is kept)",
-    INCOMPLETE_STORY: "a SIS story or DII sequence without exactly 5 photos",
-    EMPTY_TEXT: "a photo's sentence or description is empty",
-    MISSING_IMAGE: "no readable image file for the photo",
-    OUTSIDE_DATA_ROOT: "the image path (a symlink, a '..') leads outside the data root: not read",
-    EMPTY_FILE: "the image file has 0 bytes",
-    NOT_AN_IMAGE: "the file is not in an image format (its kind and size are named, not shown)",
-    UNDECODABLE: "an image header, but the pixels do not decode (truncated, corrupt)",
-    TOO_LARGE: "above a limit: file bytes (max_bytes), pixels (max_pixels) or aspect ratio",
-}
 
 # `kind` of a reject line: a story (or DII sequence / Karpathy image item) versus one image file.
 KIND_STORY = "story"

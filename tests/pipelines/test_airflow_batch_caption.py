@@ -44,3 +44,15 @@ def test_without_restart_a_newer_model_is_refused(home, toy_models):
     with pytest.raises(VistflowError, match="holds captions by model"):
         t.batch_caption(str(toy_models["v2"]), DS, "*.png", [], restart_with_new_model=False)
     assert all(c.startswith("v1 ") for c in _captions(home))
+
+
+def test_latest_pushed_model_is_the_highest_complete_version(tmp_path):
+    """Serving's layout decides: integer version dirs with a SavedModel; staging dirs, versions
+    without a saved_model.pb and other names are not versions."""
+    base = tmp_path / "serving" / "m"
+    for name in ("1", "2", "10", ".tmp-12", "v13"):
+        (base / name).mkdir(parents=True)
+        (base / name / "saved_model.pb").write_bytes(b"")
+    (base / "11").mkdir()  # a version without its SavedModel (not complete)
+    assert t.latest_pushed_model(tmp_path, "m") == base / "10"
+    assert t.latest_pushed_model(tmp_path, "other") is None

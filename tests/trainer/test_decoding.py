@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from trainer import decoding
 from trainer.hparams import DecodingConfig
-from trainer.vocabulary import END_ID, PAD_ID, START_ID
+from vistflow.vocabulary import END_ID, PAD_ID, START_ID
 
 V = 8  # ids 4..7 are the words a, b, c, d
 A, B, C, D = 4, 5, 6, 7

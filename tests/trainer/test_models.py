@@ -7,7 +7,7 @@ import pytest
 
 from trainer.data import GLOBAL, LOCAL, PHOTO_MASK, PREV_TOKENS, TOKENS_IN, FeatureInfo
 from trainer.hparams import MODEL_NAMES, HParams
-from trainer.vocabulary import END_ID, PAD_ID, START_ID
+from vistflow.vocabulary import END_ID, PAD_ID, START_ID
 
 VOCAB = 24
 T = 7  # max_tokens 6 + 1

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from trainer import decoding, story_decoding
 from trainer.hparams import DecodingConfig
-from trainer.vocabulary import END_ID, PAD_ID, START_ID
+from vistflow.vocabulary import END_ID, PAD_ID, START_ID
 
 V = 12  # ids 4..11 are words
 P = 5

@@ -125,4 +125,6 @@ def write_artifact(
 
 
 def split_pattern(root: str, split: str) -> str:
-    return os.path.join(root, f"Split-{split}", "data_tfrecord-*.gz")
+    from vistflow import example_files
+
+    return example_files.split_pattern(root, split)

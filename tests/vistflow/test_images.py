@@ -388,6 +388,25 @@ def test_read_bounded_reads_at_most_one_byte_past_the_limit():
     assert vi.ImageLimits().max_bytes == vi.DEFAULT_MAX_BYTES == 50 * 2**20
 
 
+def test_read_file_reads_the_bytes_as_stored_and_stops_past_the_limit(tmp_path):
+    """The one read every Beam stage makes of an image file: a photo named *.gz is not
+    gunzipped, a file above max_bytes is refused, the reported size is the file's."""
+    import gzip
+
+    from vistflow import image_limits
+
+    stored = gzip.compress(b"not what is read")
+    path = tmp_path / "photo.jpg.gz"
+    path.write_bytes(stored)
+    assert image_limits.read_file(str(path), 1000) == stored
+    assert image_limits.reported_size(str(path)) == len(stored)
+    assert image_limits.reported_size(str(tmp_path / "missing.jpg")) is None
+    with pytest.raises(vi.FileTooLarge):
+        image_limits.read_file(str(path), len(stored) - 1)
+    with pytest.raises(FileNotFoundError):
+        image_limits.read_file(str(tmp_path / "missing.jpg"), 1000)
+
+
 def test_reason_codes_are_ingests():
     from components.vist_example_gen import reasons
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from trainer.vocabulary import PAD_ID
+from vistflow.vocabulary import PAD_ID
 
 NEG_INF = -1e9
 

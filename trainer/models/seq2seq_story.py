@@ -21,7 +21,7 @@ from trainer.data import GLOBAL, PHOTO_MASK, PREV_TOKENS, TOKENS_IN
 from trainer.models.base import SequenceCaptionModel
 from trainer.models.layers import LuongAttention, Recurrent
 from trainer.story_decoding import decode_story
-from trainer.vocabulary import PAD_ID, START_ID
+from vistflow.vocabulary import PAD_ID, START_ID
 
 
 class Seq2SeqStory(SequenceCaptionModel):

@@ -6,6 +6,7 @@ import pytest
 
 from components.caption_evaluator import decoding
 from components.caption_evaluator.blessing import decide, validate_config
+from vistflow import example_files
 from vistflow.errors import VistflowError
 
 
@@ -49,7 +50,7 @@ def test_local_features_are_reshaped_row_major_to_the_signature(
     path = _grid_model(tmp_path / "m", local_shape)
     model = decoding.FeatureModel(path)
     assert model.per_story is False and model.has_attention is False
-    files = decoding.split_files(str(grid_examples / "ex"), "val")
+    files = example_files.split_files(str(grid_examples / "ex"), "val")
     calls = []
     original = model._call
 
@@ -128,7 +129,7 @@ def test_image_input_reads_the_photo_from_its_uri(grid_examples, tmp_path):
     tf.saved_model.save(
         module, str(tmp_path / "b"), signatures={"from_features": module.from_features}
     )
-    files = decoding.split_files(str(grid_examples / "ex"), "val")
+    files = example_files.split_files(str(grid_examples / "ex"), "val")
     _, predictions = decoding.FeatureModel(str(tmp_path / "b")).decode(
         decoding.iter_examples(files, max_examples=1)
     )

@@ -20,6 +20,7 @@ from components.vist_example_gen import image_check, options, reasons
 from components.vist_example_gen.image_check import ImageLimits
 from components.vist_example_gen.options import IngestConfig
 from components.vist_example_gen.pipeline import build_pipeline, ingest
+from vistflow import image_limits
 from vistflow.image_limits import DEFAULT_MAX_BYTES
 
 from .conftest import five, image_bytes, read_examples, read_rejects, steps, texts, write_vist_root
@@ -105,7 +106,7 @@ def test_reads_stop_at_max_bytes_plus_one_whatever_size_is_reported(tmp_path, mo
     )
     with open(root / "images" / "train" / "p0.jpg", "wb") as f:
         f.truncate(10 * 2**20)  # 10 MiB
-    monkeypatch.setattr(image_check, "_reported_size", lambda path: 0)  # a size that lies
+    monkeypatch.setattr(image_limits, "reported_size", lambda path: 0)  # a size that lies
     limit = 64 * 1024
     config = IngestConfig(data_root=str(root), limits=ImageLimits(max_bytes=limit))
     counters = _run_counting(config, tmp_path / "staging")

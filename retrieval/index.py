@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from trainer.alignment import mrf
+from retrieval import mrf
 from vistflow.errors import VistflowError
 
 ARRAYS_FILE = "index.npz"

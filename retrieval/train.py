@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from trainer.alignment import regions as regions_lib
-from trainer.alignment import retrieval
-from trainer.alignment.config import AlignmentConfig
-from trainer.alignment.data import AlignmentSplit, encode_sentences, read_split
-from trainer.vocabulary import Vocabulary
+from retrieval import ranking
+from retrieval import regions as regions_lib
+from retrieval.config import AlignmentConfig
+from retrieval.data import AlignmentSplit, encode_sentences, read_split
 from vistflow.errors import VistflowError
+from vistflow.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def build_model(
     *,
     word_vectors: np.ndarray | None = None,
 ):
-    from trainer.alignment.model import AlignmentModel
+    from retrieval.model import AlignmentModel
 
     model = AlignmentModel(cfg, len(vocab), region_dim, global_dim, word_vectors=word_vectors)
     model.build_all(num_windows)
@@ -150,9 +150,9 @@ def train_alignment(
     import keras
     import tensorflow as tf
 
-    from trainer.alignment.embed import Embedder
-    from trainer.alignment.loss import ranking_loss
-    from trainer.alignment.model import pair_scores
+    from retrieval.embed import Embedder
+    from retrieval.loss import ranking_loss
+    from retrieval.model import pair_scores
 
     started = time.time()
     cfg = config.validate()
@@ -179,7 +179,7 @@ def train_alignment(
     )
     word_vectors = None
     if cfg.word_vectors:
-        from trainer.alignment.wordvec import load_word_vectors
+        from retrieval.wordvec import load_word_vectors
 
         word_vectors, _ = load_word_vectors(
             cfg.word_vectors, vocab.words, cfg.word_dim, seed=cfg.seed
@@ -239,7 +239,7 @@ def train_alignment(
                 f"learning_rate ({cfg.learning_rate})"
             )
         metrics, embedded = embedder.evaluate(val)
-        total = retrieval.recall_sum(metrics)
+        total = ranking.recall_sum(metrics)
         collapsed = not np.any(embedded.words * embedded.mask[..., None])
         row = {
             "epoch": epoch,

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trainer.alignment import mrf
-from trainer.alignment.data import AlignmentSplit
-from trainer.vocabulary import tokenize
+from retrieval import mrf
+from retrieval.data import AlignmentSplit
 from vistflow import example_format as ef
+from vistflow.vocabulary import tokenize
 
 logger = logging.getLogger(__name__)
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from trainer.alignment import retrieval
-from trainer.alignment.data import AlignmentSplit, encode_sentences
-from trainer.alignment.model import AlignmentModel
-from trainer.alignment.scoring import image_sentence_scores
-from trainer.vocabulary import Vocabulary
+from retrieval import ranking
+from retrieval.data import AlignmentSplit, encode_sentences
+from retrieval.model import AlignmentModel
+from retrieval.scoring import image_sentence_scores
+from vistflow.vocabulary import Vocabulary
 
 
 @dataclass
@@ -76,5 +76,5 @@ class Embedder:
     def evaluate(self, split: AlignmentSplit) -> tuple[dict, EmbeddedSplit]:
         """Retrieval metrics of both directions on `split`, and its embeddings."""
         embedded = self.split(split)
-        metrics = retrieval.evaluate(embedded.scores(), split.sentence_image)
+        metrics = ranking.evaluate(embedded.scores(), split.sentence_image)
         return metrics, embedded

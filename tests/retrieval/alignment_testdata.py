@@ -69,7 +69,9 @@ def write_synth_features(vist_root: str, root: str) -> dict[str, list[dict]]:
 
 
 def split_pattern(root: str, split: str) -> str:
-    return os.path.join(root, f"Split-{split}", "data_tfrecord-*.gz")
+    from vistflow import example_files
+
+    return example_files.split_pattern(root, split)
 
 
 TINY = dict(

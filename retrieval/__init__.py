@@ -6,7 +6,7 @@ Modules, in the order data flows through them:
   model.py      image regions and BRNN word vectors in one h-d space; S_kl = sum_t max_i v_i.s_t
   loss.py       the max-margin structured ranking loss (eq. 9)
   train.py      `train_alignment(...)`: SGD + momentum, clipping, dropout, validation selection
-  embed.py      a trained model over whole splits; retrieval.py: R@K / median rank / chance
+  embed.py      a trained model over whole splits; ranking.py: R@K / median rank / chance
   baselines.py  nearest-neighbour captioning (Table 2) and retrieval baselines
   mrf.py        chain-MRF word -> region alignment by exact dynamic programming (3.1.4)
   snippets.py   region <-> snippet pairs, as SequenceExamples the trainer's m-RNN learns from

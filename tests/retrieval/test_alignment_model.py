@@ -8,8 +8,8 @@ import pytest
 
 @pytest.fixture(scope="module")
 def model():
-    from trainer.alignment.config import AlignmentConfig
-    from trainer.alignment.model import AlignmentModel
+    from retrieval.config import AlignmentConfig
+    from retrieval.model import AlignmentModel
 
     cfg = AlignmentConfig(embed_dim=12, word_dim=8, hidden_dim=10, dropout=0.5)
     m = AlignmentModel(cfg, vocab_size=30, region_dim=6, global_dim=9)
@@ -59,8 +59,8 @@ def test_regions_are_global_then_windows(model):
 
 
 def test_pair_scores_are_eq8():
-    from trainer.alignment.model import pair_scores
-    from trainer.alignment.scoring import image_sentence_scores
+    from retrieval.model import pair_scores
+    from retrieval.scoring import image_sentence_scores
 
     rng = np.random.default_rng(1)
     regions = rng.normal(size=(4, 3, 5)).astype(np.float32)
@@ -82,7 +82,7 @@ def test_pair_scores_are_eq8():
 
 
 def test_ranking_loss_is_eq9_without_same_image_pairs():
-    from trainer.alignment.loss import ranking_loss
+    from retrieval.loss import ranking_loss
 
     rng = np.random.default_rng(2)
     s = rng.normal(scale=2.0, size=(5, 5)).astype(np.float32)

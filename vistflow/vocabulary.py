@@ -1,5 +1,6 @@
 """Word vocabulary: 002's preprocessing (lowercase, alphanumeric tokens, min count 5), built from
-the train split only, capped at 000's sizes, with PAD/START/END/UNK.
+the train split only, capped at 000's sizes, with PAD/START/END/UNK. Shared by trainer/ and
+retrieval/: retrieval's snippets are sentences the trainer's m-RNN learns, in the same tokens.
 
 The tokenizer exists twice, as TF ops (`tokenize_tf`, used by the input pipeline, when counting
 the training split and inside exported graphs) and in Python (`tokenize`, for tests and tools);

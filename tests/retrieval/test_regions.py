@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainer.alignment import regions
+from retrieval import regions
 
 
 @pytest.mark.parametrize("grid", [7, 8, 14])

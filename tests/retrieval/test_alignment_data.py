@@ -39,8 +39,8 @@ def _write(path, examples):
 
 
 def test_photos_are_the_unit_and_keep_every_sentence_once(tmp_path):
-    from trainer.alignment.data import encode_sentences, read_split
-    from trainer.vocabulary import Vocabulary
+    from retrieval.data import encode_sentences, read_split
+    from vistflow.vocabulary import Vocabulary
 
     rng = np.random.default_rng(0)
     glob = rng.normal(size=(3, 4)).astype(np.float32)
@@ -75,7 +75,7 @@ def test_photos_are_the_unit_and_keep_every_sentence_once(tmp_path):
 
 
 def test_feature_shape_changes_are_reported_with_the_record(tmp_path):
-    from trainer.alignment.data import read_split
+    from retrieval.data import read_split
 
     ok = _example(
         "e1", "caption", ["a"], [["x"]], np.zeros((1, 4), np.float32), np.zeros((1, 2, 2, 3))
@@ -91,7 +91,7 @@ def test_feature_shape_changes_are_reported_with_the_record(tmp_path):
 
 
 def test_word2vec_text_file(tmp_path):
-    from trainer.alignment.wordvec import load_word_vectors
+    from retrieval.wordvec import load_word_vectors
 
     path = tmp_path / "vectors.txt"
     path.write_text("3 2\ncat 1 2\nDog 3 4\ndog 5 6\nzebra 7 8\n")
@@ -110,8 +110,8 @@ def test_word2vec_text_file(tmp_path):
 
 
 def test_word_vectors_initialise_and_freeze_the_embedding():
-    from trainer.alignment.config import AlignmentConfig
-    from trainer.alignment.model import AlignmentModel
+    from retrieval.config import AlignmentConfig
+    from retrieval.model import AlignmentModel
 
     vectors = np.arange(7 * 4, dtype=np.float32).reshape(7, 4)
     cfg = AlignmentConfig(embed_dim=6, word_dim=4, hidden_dim=5, train_word_vectors=False)

@@ -24,9 +24,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from trainer.alignment import regions as regions_lib
-from trainer.alignment.index import RetrievalIndex
-from trainer.alignment.train import TrainedAlignment, save_trained
+from retrieval import regions as regions_lib
+from retrieval.index import RetrievalIndex
+from retrieval.train import TrainedAlignment, save_trained
 from vistflow.errors import VistflowError
 from vistflow.outputs import committed_output
 
@@ -41,7 +41,7 @@ def _module(trained: TrainedAlignment, backbone=None, image_size: int = 0):
     """A tf.Module whose tf.functions are the export's signatures."""
     import tensorflow as tf
 
-    from trainer.vocabulary import PAD_ID, UNK_ID, tokenize_tf
+    from vistflow.vocabulary import PAD_ID, UNK_ID, tokenize_tf
 
     model, cfg = trained.model, trained.config
     h, w, c = trained.local_shape
@@ -90,7 +90,7 @@ def _module(trained: TrainedAlignment, backbone=None, image_size: int = 0):
 
     signatures = {"embed_sentences": embed_sentences, "embed_features": embed_features}
     if backbone is not None:
-        from trainer.backbone import decode_image
+        from vistflow.images import decode_image
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
         def embed_images(images):
@@ -126,7 +126,7 @@ def export_model(
     """
     import tensorflow as tf
 
-    from trainer.alignment.embed import Embedder
+    from retrieval.embed import Embedder
 
     if not index_splits:
         raise VistflowError("export needs at least one split to index")
@@ -134,9 +134,9 @@ def export_model(
         raise VistflowError(f"{model_dir}: exists and is not empty")
     backbone, image_size, backbone_doc = None, 0, None
     if backbone_dir:
-        from trainer import backbone as backbone_lib
+        from vistflow.backbones import load_backbone
 
-        backbone, spec, bb_meta = backbone_lib.load(backbone_dir)
+        backbone, spec, bb_meta = load_backbone(backbone_dir)
         if tuple(spec.local_shape) != tuple(trained.local_shape):
             raise VistflowError(
                 f"{backbone_dir}: backbone {spec.name} gives local {spec.local_shape}, the model "
@@ -191,5 +191,5 @@ def read_export(model_dir: str) -> dict:
             return json.load(f)
     except (OSError, ValueError) as e:
         raise VistflowError(
-            f"{path}: not an alignment model directory (written by trainer.alignment.export): {e}"
+            f"{path}: not an alignment model directory (written by retrieval.export): {e}"
         ) from e

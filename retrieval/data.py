@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trainer.alignment import regions as regions_lib
-from trainer.vocabulary import PAD_ID, UNK_ID, Vocabulary, tokenize
+from retrieval import regions as regions_lib
 from vistflow import example_format as ef
 from vistflow.errors import InputFormatError, VistflowError
+from vistflow.vocabulary import PAD_ID, UNK_ID, Vocabulary, tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def read_split(
     """
     import tensorflow as tf
 
-    from trainer.data import resolve_files
+    from vistflow.example_files import resolve_files
 
     files = resolve_files(patterns)
     compression = "GZIP" if all(f.endswith(".gz") for f in files) else ""

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from trainer.alignment import retrieval
+from retrieval import ranking
 
 
 def test_ranking_loss_falls_and_the_model_beats_chance(trained_alignment):
@@ -16,15 +16,15 @@ def test_ranking_loss_falls_and_the_model_beats_chance(trained_alignment):
     assert len(losses) == result.epochs >= 4
     assert losses[-1] < 0.4 * losses[0], losses
     assert 1 <= result.best_epoch <= result.epochs
-    assert set(result.val_metrics) == {retrieval.IMAGE_TO_SENTENCE, retrieval.SENTENCE_TO_IMAGE}
+    assert set(result.val_metrics) == {ranking.IMAGE_TO_SENTENCE, ranking.SENTENCE_TO_IMAGE}
 
-    from trainer.alignment.embed import Embedder
+    from retrieval.embed import Embedder
 
     # On the images it was trained on, the model ranks far better than chance both ways.
     train = splits["train"]
     embedder = Embedder(trained.model, trained.vocab)
     metrics, _ = embedder.evaluate(train)
-    chance = retrieval.chance_levels(train.sentence_image, train.num_images)
+    chance = ranking.chance_levels(train.sentence_image, train.num_images)
     for direction in metrics:
         assert metrics[direction].r10 > 2.5 * chance[direction].r10, (direction, metrics[direction])
         assert metrics[direction].median_rank < chance[direction].median_rank / 2.5
@@ -36,8 +36,8 @@ def test_ranking_loss_falls_and_the_model_beats_chance(trained_alignment):
 
 
 def test_saved_weights_reload_to_the_same_embeddings(trained_alignment):
-    from trainer.alignment.embed import Embedder
-    from trainer.alignment.train import load_trained
+    from retrieval.embed import Embedder
+    from retrieval.train import load_trained
 
     trained, result, splits = trained_alignment
     reloaded = load_trained(result.out_dir)
@@ -52,10 +52,10 @@ def test_saved_weights_reload_to_the_same_embeddings(trained_alignment):
 def test_snippets_partition_each_sentence_and_become_region_examples(trained_alignment, tmp_path):
     import tensorflow as tf
 
-    from trainer.alignment import snippets as snippets_lib
-    from trainer.alignment.embed import Embedder
-    from trainer.vocabulary import tokenize
+    from retrieval import snippets as snippets_lib
+    from retrieval.embed import Embedder
     from vistflow.feature_parsing import parse_feature_example
+    from vistflow.vocabulary import tokenize
 
     trained, _, splits = trained_alignment
     train = splits["train"]
@@ -105,9 +105,9 @@ def test_export_graph_matches_the_python_encoders(
 ):
     import tensorflow as tf
 
-    from trainer.alignment.data import encode_sentences
-    from trainer.alignment.embed import Embedder
-    from trainer.alignment.index import RetrievalIndex
+    from retrieval.data import encode_sentences
+    from retrieval.embed import Embedder
+    from retrieval.index import RetrievalIndex
 
     trained, _, splits = trained_alignment
     saved = tf.saved_model.load(os.path.join(exported_alignment, "saved_model"))
@@ -137,8 +137,8 @@ def test_export_graph_matches_the_python_encoders(
 
 @pytest.mark.parametrize("split", ["test"])
 def test_index_text_search_matches_full_score_matrix(trained_alignment, exported_alignment, split):
-    from trainer.alignment.embed import Embedder
-    from trainer.alignment.index import RetrievalIndex
+    from retrieval.embed import Embedder
+    from retrieval.index import RetrievalIndex
 
     trained, _, splits = trained_alignment
     index = RetrievalIndex.load(os.path.join(exported_alignment, "index"))

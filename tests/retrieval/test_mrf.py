@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from trainer.alignment import mrf
+from retrieval import mrf
 
 
 def brute_force(unary: np.ndarray, beta: float) -> tuple[np.ndarray, float]:

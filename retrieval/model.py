@@ -20,8 +20,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from trainer.alignment.config import AlignmentConfig
-from trainer.vocabulary import PAD_ID
+from retrieval.config import AlignmentConfig
+from vistflow.vocabulary import PAD_ID
 
 
 class ReluRecurrentCell(keras.layers.Layer):

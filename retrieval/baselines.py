@@ -22,8 +22,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from trainer.alignment.data import AlignmentSplit
-from trainer.vocabulary import tokenize
+from retrieval.data import AlignmentSplit
+from vistflow.vocabulary import tokenize
 
 
 def nearest_images(queries: np.ndarray, references: np.ndarray, chunk: int = 1024) -> np.ndarray:

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
-from trainer.alignment.regions import DEFAULT_WINDOWS
+from retrieval.regions import DEFAULT_WINDOWS
 from vistflow.errors import VistflowError
 
 

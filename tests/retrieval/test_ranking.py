@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from trainer.alignment import retrieval
-from trainer.alignment.retrieval import IMAGE_TO_SENTENCE, SENTENCE_TO_IMAGE
+from retrieval import ranking
+from retrieval.ranking import IMAGE_TO_SENTENCE, SENTENCE_TO_IMAGE
 
 
 def test_known_ranks_give_known_recall_and_median():
@@ -23,8 +23,8 @@ def test_known_ranks_give_known_recall_and_median():
         order = others[: r - 1] + [q] + others[r - 1 :]  # candidate order, best first
         scores[q, order] = np.arange(n, 0, -1)
         relevant[q, q] = True
-    np.testing.assert_array_equal(retrieval.first_relevant_ranks(scores, relevant), wanted)
-    m = retrieval.direction_metrics(scores, relevant)
+    np.testing.assert_array_equal(ranking.first_relevant_ranks(scores, relevant), wanted)
+    m = ranking.direction_metrics(scores, relevant)
     assert m.r1 == pytest.approx(100 * 1 / 8)
     assert m.r5 == pytest.approx(100 * 4 / 8)  # ranks 1, 2, 5, 3
     assert m.r10 == pytest.approx(100 * 6 / 8)  # + 6, 10
@@ -45,13 +45,13 @@ def test_first_ground_truth_counts_for_images_with_several_sentences():
             [0.9, 0.8, 0.7, 0.6, 0.1, 0.0],
         ]
     )
-    metrics = retrieval.evaluate(s, sentence_image)
+    metrics = ranking.evaluate(s, sentence_image)
     i2s = metrics[IMAGE_TO_SENTENCE]
     assert (i2s.queries, i2s.candidates) == (3, 6)
     assert i2s.r1 == pytest.approx(100 / 3) and i2s.r5 == pytest.approx(100.0)
     assert i2s.median_rank == 3.0
     # Sentence -> image ranks the columns: column 0 is [0.5, 0.2, 0.9] -> image 0 is 2nd.
-    s2i_ranks = retrieval.first_relevant_ranks(s.T, retrieval.relevance(sentence_image, 3).T)
+    s2i_ranks = ranking.first_relevant_ranks(s.T, ranking.relevance(sentence_image, 3).T)
     np.testing.assert_array_equal(s2i_ranks, [2, 2, 3, 1, 3, 2])
     assert metrics[SENTENCE_TO_IMAGE].r1 == pytest.approx(100 / 6)
     assert metrics[SENTENCE_TO_IMAGE].median_rank == 2.0
@@ -62,8 +62,8 @@ def test_ties_count_at_their_expectation():
     scores = np.asarray([[9, 8, 7, 6, 5, 5, 5, 1, 1, 1.0]])
     relevant = np.zeros_like(scores, bool)
     relevant[0, 4] = True
-    assert retrieval.first_relevant_ranks(scores, relevant)[0] == pytest.approx(6.0)
-    m = retrieval.direction_metrics(scores, relevant)
+    assert ranking.first_relevant_ranks(scores, relevant)[0] == pytest.approx(6.0)
+    m = ranking.direction_metrics(scores, relevant)
     assert m.r1 == 0.0
     assert m.r5 == pytest.approx(100 / 3)  # it must come first of its 3-way tie
     assert m.r10 == 100.0
@@ -73,7 +73,7 @@ def test_a_separate_sentence_to_image_matrix_is_used_when_given():
     sentence_image = np.asarray([0, 1])
     i2s = np.asarray([[1.0, 0.0], [0.0, 1.0]])  # perfect
     s2i = np.asarray([[0.0, 1.0], [1.0, 0.0]])  # always wrong
-    metrics = retrieval.evaluate(i2s, sentence_image, s2i)
+    metrics = ranking.evaluate(i2s, sentence_image, s2i)
     assert metrics[IMAGE_TO_SENTENCE].r1 == 100.0
     assert metrics[SENTENCE_TO_IMAGE].r1 == 0.0
     assert metrics[SENTENCE_TO_IMAGE].median_rank == 2.0
@@ -84,8 +84,8 @@ def test_constant_scores_give_exactly_the_chance_levels():
     n = 30
     sentence_image = np.concatenate([np.arange(n), rng.integers(0, n, 40)])
     scores = np.zeros((n, len(sentence_image)))
-    got = retrieval.evaluate(scores, sentence_image)
-    chance = retrieval.chance_levels(sentence_image, n)
+    got = ranking.evaluate(scores, sentence_image)
+    chance = ranking.chance_levels(sentence_image, n)
     for d in (IMAGE_TO_SENTENCE, SENTENCE_TO_IMAGE):
         for k in ("r1", "r5", "r10", "mean_rank"):
             assert getattr(got[d], k) == pytest.approx(getattr(chance[d], k)), (d, k)
@@ -98,7 +98,7 @@ def test_chance_matches_enumeration_of_all_rankings():
     for perm in itertools.permutations(range(candidates)):
         for g in counts:  # relevant items are 0..g-1; rank = best position among them
             ranks[g].append(min(perm.index(i) for i in range(g)) + 1)
-    got = retrieval.chance(counts, candidates)
+    got = ranking.chance(counts, candidates)
     for k, value in ((1, got.r1), (5, got.r5), (10, got.r10)):
         expected = np.mean([np.mean(np.asarray(ranks[g]) <= k) for g in counts])
         assert value == pytest.approx(100 * expected), k
@@ -111,7 +111,7 @@ def test_chance_matches_enumeration_of_all_rankings():
 def test_chance_levels_of_a_split():
     # 100 images with 5 sentences each: image search R@K = K / 100, median rank 50.
     sentence_image = np.repeat(np.arange(100), 5)
-    chance = retrieval.chance_levels(sentence_image, 100)
+    chance = ranking.chance_levels(sentence_image, 100)
     s2i = chance[SENTENCE_TO_IMAGE]
     assert (s2i.r1, s2i.r5, s2i.r10, s2i.median_rank) == pytest.approx((1.0, 5.0, 10.0, 50.0))
     i2s = chance[IMAGE_TO_SENTENCE]
@@ -122,7 +122,7 @@ def test_chance_levels_of_a_split():
 
 
 def test_recall_sum_and_errors():
-    metrics = retrieval.evaluate(np.eye(3), np.arange(3))
-    assert retrieval.recall_sum(metrics) == pytest.approx(600.0)
+    metrics = ranking.evaluate(np.eye(3), np.arange(3))
+    assert ranking.recall_sum(metrics) == pytest.approx(600.0)
     with pytest.raises(ValueError, match="no relevant"):
-        retrieval.first_relevant_ranks(np.zeros((2, 2)), np.asarray([[1, 0], [0, 0]], bool))
+        ranking.first_relevant_ranks(np.zeros((2, 2)), np.asarray([[1, 0], [0, 0]], bool))

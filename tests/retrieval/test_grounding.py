@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainer.alignment import regions as regions_lib
-from trainer.alignment.data import AlignmentSplit
+from retrieval import regions as regions_lib
+from retrieval.data import AlignmentSplit
 
 NAMES = ("zebra", "kettle", "violin", "tulip", "anchor", "lantern")
 QUADRANTS = ((0.5, 0.5),)  # windows of half the side at stride half: the four quadrants
@@ -51,11 +51,11 @@ def concept_split(n: int, seed: int) -> tuple[AlignmentSplit, list[dict[str, int
 
 
 def test_words_align_to_the_regions_that_hold_them(tmp_path):
-    from trainer.alignment import mrf, retrieval
-    from trainer.alignment.config import AlignmentConfig
-    from trainer.alignment.embed import Embedder
-    from trainer.alignment.train import train_alignment
-    from trainer.vocabulary import tokenize
+    from retrieval import mrf, ranking
+    from retrieval.config import AlignmentConfig
+    from retrieval.embed import Embedder
+    from retrieval.train import train_alignment
+    from vistflow.vocabulary import tokenize
 
     train, _ = concept_split(240, seed=0)
     test, truth = concept_split(60, seed=1)
@@ -75,7 +75,7 @@ def test_words_align_to_the_regions_that_hold_them(tmp_path):
     trained, result = train_alignment(train, train, str(tmp_path), cfg, verbose=False)
     assert not result.collapsed
     metrics, embedded = Embedder(trained.model, trained.vocab).evaluate(test)
-    chance = retrieval.chance_levels(test.sentence_image, test.num_images)
+    chance = ranking.chance_levels(test.sentence_image, test.num_images)
     assert metrics["sentence_to_image"].r5 > 3 * chance["sentence_to_image"].r5
 
     hits = total = 0
@@ -93,8 +93,8 @@ def test_words_align_to_the_regions_that_hold_them(tmp_path):
 
 
 def test_a_collapsed_run_is_detected_and_stopped(tmp_path, caplog):
-    from trainer.alignment.config import AlignmentConfig
-    from trainer.alignment.train import train_alignment
+    from retrieval.config import AlignmentConfig
+    from retrieval.train import train_alignment
 
     train, _ = concept_split(80, seed=2)
     # SGD at 50x the learning rate above kills every ReLU of W_d within a few epochs.

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from .alignment_testdata import TINY, split_pattern, write_synth_features
+from alignment_testdata import TINY, split_pattern, write_synth_features
 
 
 @pytest.fixture(scope="session")
@@ -22,9 +21,9 @@ def trained_alignment(synth_features, tmp_path_factory):
     Epochs are selected on the training split itself: the 10-image validation split of this tiny
     dataset is too small to select on (the benchmark selects on validation as the paper does).
     """
-    from trainer.alignment.config import AlignmentConfig
-    from trainer.alignment.data import read_split
-    from trainer.alignment.train import train_alignment
+    from retrieval.config import AlignmentConfig
+    from retrieval.data import read_split
+    from retrieval.train import train_alignment
 
     root, _ = synth_features
     cfg = AlignmentConfig.from_dict(TINY)
@@ -39,7 +38,7 @@ def exported_alignment(trained_alignment, synth_features, tmp_path_factory):
     """The retrieval model directory (SavedModel + test/train index) of the tiny model."""
     import os
 
-    from trainer.alignment.export import export_model
+    from retrieval.export import export_model
 
     trained, result, splits = trained_alignment
     root, _ = synth_features
