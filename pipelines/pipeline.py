@@ -31,7 +31,16 @@ Node ids are the components' default ids, which `pipelines.stages.STAGES` refers
 
 from __future__ import annotations
 
-from tfx import v1 as tfx
+# Not `tfx.v1`: it also imports the Google Cloud extensions (google.cloud.aiplatform), ~4 s of
+# every Airflow task's start-up for nothing this pipeline uses.
+from tfx.components.example_validator.component import ExampleValidator
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.components.statistics_gen.component import StatisticsGen
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import trainer_pb2
+from tfx.types import standard_artifacts
+from tfx.types.channel import Channel
 
 from components.atomic_pusher.component import create_pusher
 from components.caption_evaluator.component import CaptionEvaluator
@@ -55,24 +64,24 @@ HOLDOUT_RESOLVER = "holdout_examples_resolver"
 CONCEPT_RESOLVER = "concept_model_resolver"
 
 
-def _blessed_model_resolver(node_id: str, config: PipelineConfig) -> tfx.dsl.Resolver:
+def _blessed_model_resolver(node_id: str, config: PipelineConfig) -> Resolver:
     """The latest blessed model trained on spans before this run's (any, when unspanned)."""
-    return tfx.dsl.Resolver(
+    return Resolver(
         strategy_class=BlessedModelBeforeSpanStrategy,
         config={"before_span": config.span},
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
     ).with_id(node_id)
 
 
-def _span_resolver(node_id: str, features: FeatureExtractor, **strategy) -> tfx.dsl.Resolver:
+def _span_resolver(node_id: str, features: FeatureExtractor, **strategy) -> Resolver:
     """Examples of earlier runs' FeatureExtractor (every span in ML Metadata), chosen by span."""
-    resolver = tfx.dsl.Resolver(
+    resolver = Resolver(
         strategy_class=SpanWindowStrategy,
         config=strategy,
         # A plain Channel by producer id: every run's output, not only this run's.
-        examples=tfx.dsl.Channel(
-            type=tfx.types.standard_artifacts.Examples,
+        examples=Channel(
+            type=standard_artifacts.Examples,
             producer_component_id=features.id,
             output_key="examples",
         ),
@@ -81,7 +90,7 @@ def _span_resolver(node_id: str, features: FeatureExtractor, **strategy) -> tfx.
     return resolver
 
 
-def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+def create_pipeline(config: PipelineConfig) -> Pipeline:
     """Builds the pipeline for `config` (no side effects)."""
     example_gen = VistExampleGen(
         data_root=config.data_root,
@@ -92,11 +101,11 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     concepts = earlier_concepts = None
     if config.concept_pretraining and config.span:
         # The concept backbone of an earlier span, reused: one network for every span's features.
-        earlier_concepts = tfx.dsl.Resolver(
+        earlier_concepts = Resolver(
             strategy_class=ModelBeforeSpanStrategy,
             config={"before_span": config.span},
-            model=tfx.dsl.Channel(
-                type=tfx.types.standard_artifacts.Model,
+            model=Channel(
+                type=standard_artifacts.Model,
                 producer_component_id="ConceptPretrainer",
                 output_key="model",
             ),
@@ -122,12 +131,10 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     schema_gen = None
     schema = features.outputs["schema"]
     if config.schema_path:
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+        schema_gen = ImportSchemaGen(schema_file=config.schema_path)
         schema = schema_gen.outputs["schema"]
-    statistics_gen = tfx.components.StatisticsGen(
-        examples=features.outputs["examples"], schema=schema
-    )
-    example_validator = tfx.components.ExampleValidator(
+    statistics_gen = StatisticsGen(examples=features.outputs["examples"], schema=schema)
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema
     )
     window = holdout = None
@@ -157,10 +164,12 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         examples=train_examples,
         base_model=warm_start.outputs["model"] if warm_start else None,
         schema=schema,
-        train_args=tfx.proto.TrainArgs(
+        train_args=trainer_pb2.TrainArgs(
             splits=list(config.train_splits), num_steps=config.train_steps
         ),
-        eval_args=tfx.proto.EvalArgs(splits=list(config.eval_splits), num_steps=config.eval_steps),
+        eval_args=trainer_pb2.EvalArgs(
+            splits=list(config.eval_splits), num_steps=config.eval_steps
+        ),
         custom_config=dict(config.trainer_config),
     )
     model_resolver = _blessed_model_resolver(BASELINE_RESOLVER, config)
@@ -180,7 +189,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         config.serving_root,
         config.model_name,
     )
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=[
