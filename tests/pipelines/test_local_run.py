@@ -64,7 +64,14 @@ def _run_outputs(root: Path) -> list[dict]:
     runs = sorted(
         store.get_contexts_by_type(constants.PIPELINE_RUN_CONTEXT_TYPE_NAME), key=lambda c: c.id
     )
-    nodes = ("Trainer", "ExampleValidator", "CaptionEvaluator", "Pusher")
+    nodes = (
+        "ConceptPretrainer",
+        "FeatureExtractor",
+        "Trainer",
+        "ExampleValidator",
+        "CaptionEvaluator",
+        "Pusher",
+    )
     return [
         dict(zip(("outputs", "properties"), stage_outputs(config, run.name, nodes), strict=True))
         for run in runs
@@ -94,6 +101,11 @@ def local_runs(tmp_path_factory):
         json.dumps(TRAINER),
         "--evaluator-config",
         json.dumps({"meteor": "none", "report_samples": 1}),
+        # The concept stage on a real backbone (the only test of it): one epoch on 32 photos
+        # walks the path (224 px decode, fine-tuning mobilenet_v2, the saved backbone the
+        # features use) without minutes of CPU.
+        "--concept-config",
+        json.dumps({"epochs": 1, "max_train_photos": 32, "min_count": 2}),
     ]
     clean = _vistflow(argv)
     pinned = _vistflow([*argv, "--schema", SCHEMA_PATH])
@@ -127,6 +139,21 @@ def test_mobilenet_v2_run_validates_trains_evaluates_and_pushes(local_runs):
     assert props["Pusher.pushed_model"]["pushed"] == 1
     assert sorted(p.name for p in local_runs["serving"].iterdir()) == ["1"]
     assert f"blessed and pushed to {local_runs['serving'] / '1'}" in out
+
+
+def test_the_features_come_from_the_concept_pretrained_mobilenet_v2(local_runs):
+    outputs = local_runs["runs"][0]["outputs"]
+    (concepts_uri,) = outputs["ConceptPretrainer.model"]
+    concepts = json.loads((Path(concepts_uri) / "concepts.json").read_text())
+    assert concepts["backbone"] == "mobilenet_v2" and concepts["photos"]["train"] == 32
+    assert concepts["num_concepts"] > 0 and len(concepts["history"]) == 1
+    (examples_uri,) = outputs["FeatureExtractor.examples"]
+    meta = json.loads((Path(examples_uri) / "backbone" / "backbone.json").read_text())
+    assert meta["name"] == "mobilenet_v2"
+    assert meta["weights"]["origin"]["weights"] == "concept-pretrained"
+    assert meta["weights"]["weights"] == str(
+        Path(concepts_uri) / "backbone" / "backbone.weights.h5"
+    )
 
 
 def test_pinned_schema_mismatch_is_reported_and_nothing_is_pushed(local_runs):
