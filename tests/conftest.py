@@ -44,3 +44,32 @@ def toy_models(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("toy_models")
     return {marker: Path(export_toy_captioner(root / marker, marker)) for marker in ("v1", "v2")}
+
+
+# The longest modules first (measured with `--durations`): `make test` spreads whole files over
+# two workers in collection order, so a long module started last leaves the other core idle.
+# The deployment test leads because much of it is waiting on the real scheduler, which the other
+# worker's CPU-bound modules fill.
+LONGEST_FIRST = (
+    "dags/test_deployment.py",
+    "dags/test_retraining_spans.py",
+    "dags/test_dags_run.py",
+    "pipelines/test_local_run.py",
+    "vistflow/test_object_store.py",
+    "pipelines/test_s3_run.py",
+    "components/feature_extractor/test_feature_schema.py",
+    "trainer/test_distribute.py",
+    "trainer/test_train.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    tests_dir = Path(__file__).resolve().parent
+
+    def rank(item) -> int:
+        try:
+            return LONGEST_FIRST.index(item.path.relative_to(tests_dir).as_posix())
+        except ValueError:
+            return len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: every other test keeps its collection order
