@@ -84,9 +84,10 @@ class Description:
     """One DII annotation. Real DII annotations have no AMT `setting` (only SIS ones do)."""
 
     album_id: str
-    photo_index: int
+    photo_index: int  # the photo's position in the album
     worker_id: str
     sentence: Sentence
+    order: int = 0  # `photo_order_in_story`: its position (0-4) in the album's DII sequence
 
 
 @dataclass(frozen=True)
@@ -309,6 +310,24 @@ def _pick_story_photos(rng: random.Random, album: Album) -> tuple[int, ...]:
     return tuple(sorted(picked))
 
 
+def _describe_in_isolation(
+    rng: random.Random, album: Album, story: Story, workers: list[str]
+) -> list[Description]:
+    """The album's DII annotations, shaped as the released files are: one 5-photo sequence (the
+    photos of the album's first story) described by 3 workers, each describing every photo, in
+    3 passes with `photo_order_in_story` 0..4 (lichengunc/vist_api: 150,600 DII annotations =
+    3 x 5 per sequence; tests/fixtures/README.md). Drawn last from the album's own stream, so
+    the albums, stories and images do not depend on it."""
+    dii_workers = rng.sample(workers, 3)
+    out = []
+    for worker in dii_workers:
+        for order, index in enumerate(story.photo_indices):
+            original = language.describe_photo(album.photos[index].scene, rng)
+            sentence = Sentence(language.vist_text(original, {}), original)
+            out.append(Description(album.album_id, index, worker, sentence, order))
+    return out
+
+
 def _sentences(originals: list[str], cast: language.Cast) -> tuple[Sentence, ...]:
     names = {cast.name: cast.gender}
     return tuple(Sentence(language.vist_text(o, names), o) for o in originals)
@@ -347,6 +366,7 @@ def plan_dataset(*, stories: int, seed: int, image_size: int = 64) -> DatasetPla
                 continue
             album = _plan_album(album_rng, ids, split, image_size)
             albums.append(album)
+            first_story = len(stories_out)
             for _ in range(n_stories):
                 indices = _pick_story_photos(album_rng, album)
                 originals = language.tell_story(
@@ -363,19 +383,7 @@ def plan_dataset(*, stories: int, seed: int, image_size: int = 64) -> DatasetPla
                         sentences=_sentences(originals, album.cast),
                     )
                 )
-            dii_workers = album_rng.sample(workers, 3)
-            # Drawn and unused since DII lost its (unreal) `setting` field: keeps the random
-            # stream, so the generated descriptions stay what they were.
-            album_rng.choice(AMT_SETTINGS)
-            for photo in album.photos:
-                for worker in sorted(album_rng.sample(dii_workers, album_rng.choice((2, 3)))):
-                    original = language.describe_photo(photo.scene, album_rng)
-                    descriptions.append(
-                        Description(
-                            album.album_id,
-                            photo.index,
-                            worker,
-                            Sentence(language.vist_text(original, {}), original),
-                        )
-                    )
+            descriptions += _describe_in_isolation(
+                album_rng, album, stories_out[first_story], workers
+            )
     return DatasetPlan(seed, image_size, tuple(albums), tuple(stories_out), tuple(descriptions))

@@ -199,7 +199,7 @@ def dii_document(plan: DatasetPlan, faults: FaultPlan, split: str) -> dict:
                     "album_id": d.album_id,
                     "photo_flickr_id": album.photos[d.photo_index].photo_id,
                     "worker_id": d.worker_id,
-                    "photo_order_in_story": d.photo_index,
+                    "photo_order_in_story": d.order,
                     "tier": DII_TIER,
                     "text": d.sentence.text,
                 }

@@ -253,6 +253,19 @@ def test_sis_and_dii_together(tiny_root, tmp_path):
     assert steps(dii, ef.TEXT)[0] == ["a0 W1 .", "a0 W2 ."]
 
 
+def test_synthetic_dii_sequences_are_ingested(synth_clean, tmp_path):
+    """Every DII sequence `vistflow synth` writes is accepted, beside the SIS stories."""
+    out = tmp_path / "out"
+    report = ingest(IngestConfig(data_root=str(synth_clean), tasks=("sis", "dii")), str(out))
+    for split in SPLITS:
+        dii = report[split]["by_task"]["dii"]
+        assert dii["input"] > 0 and dii["accepted"] == dii["input"], (split, dii)
+    examples = read_examples(out / "examples")["train"]
+    dii = [e for e in examples if context(e, ef.TASK) == "dii"]
+    assert dii and all(len(steps(e, ef.TEXT)) == 5 for e in dii)
+    assert all(len(texts) == 3 for e in dii for texts in steps(e, ef.TEXT))
+
+
 def test_karpathy_format(tmp_path):
     from vistflow.data import writers
 

@@ -30,6 +30,10 @@ def test_clean_synth_files_validate_and_read(synth_clean: Path):
             stories += len(read)
         else:
             read = list(readers.read_dii(path))
+            # As in the released files: 5 photos per sequence, 3 descriptions of each.
+            assert read and all(
+                len(s.photo_ids) == 5 and all(len(d) == 3 for d in s.descriptions) for s in read
+            )
             assert (
                 sum(len(d) for s in read for d in s.descriptions) == summary.counts["annotations"]
             )

@@ -65,9 +65,22 @@ def test_descriptions_name_the_main_object_its_colour_count_and_place(plan):
         # Nothing is said about a colour that is not drawn.
         drawn = {p.colour for p in plan.album(d.album_id).photos[d.photo_index].scene.placements}
         assert {w for w in text.split() if w in COLOURS} <= drawn, text
-    assert set(per_photo.values()) <= {2, 3}
+    assert set(per_photo.values()) == {3}  # three workers describe each photo
     workers = Counter((d.album_id, d.photo_index, d.worker_id) for d in plan.descriptions)
     assert max(workers.values()) == 1  # each description of a photo comes from another worker
+
+
+def test_each_album_has_one_dii_sequence_of_its_first_storys_five_photos(plan):
+    """The released DII shape: per album 3 passes over one 5-photo sequence, orders 0..4."""
+    by_album: dict[str, list] = {}
+    for d in plan.descriptions:
+        by_album.setdefault(d.album_id, []).append(d)
+    assert set(by_album) == {a.album_id for a in plan.albums}
+    for album_id, ds in by_album.items():
+        first = next(s for s in plan.stories if s.album_id == album_id)
+        assert [d.order for d in ds] == [0, 1, 2, 3, 4] * 3
+        assert [d.photo_index for d in ds] == list(first.photo_indices) * 3
+        assert len({d.worker_id for d in ds}) == 3
 
 
 def test_every_sentence_names_the_event_that_only_some_photos_show(plan):
