@@ -142,6 +142,10 @@ def second_wave(deployment, first_wave):
     (collection / "_SUCCESS").write_text("")
     landed = first_wave["landed"]
     d.airflow("tasks", "clear", "-y", "-t", "^push$", "-s", LANDED, "-e", LANDED, "vist_retraining")
+    # The clear re-queues the run at once, so the wait below cannot see its old success (checked
+    # before the triggers: by then the scheduler may have rerun push already; its try_number
+    # says it ran again).
+    assert dep.run_states(d, "vist_retraining")[landed] in ("queued", "running")
     quality = dep.trigger(d, "vist_data_quality", LANDED)
     batch = dep.trigger(d, "vist_batch_captioning", LANDED)
     runs = {
@@ -149,8 +153,6 @@ def second_wave(deployment, first_wave):
         "vist_data_quality": [quality],
         "vist_batch_captioning": [batch],
     }
-    # The cleared run is queued again before the wait starts (no race with its old success).
-    assert dep.run_states(d, "vist_retraining")[landed] in ("queued", "running")
     states = wait(d, runs)
     return {
         "before": before,
