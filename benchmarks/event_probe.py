@@ -1,0 +1,112 @@
+"""How much of the album's event a backbone's features carry: a linear probe (issue 13).
+
+Concept-pretrains the `tiny` backbone on an ingested Examples artifact (the demo's VistExampleGen
+output) with a given `ConceptConfig`, runs it on every train/val photo, pools each SIS story's
+five global vectors (mean and max) and fits the event ceiling's softmax regression on train; the
+val accuracy says how well any story model on these features could name the event, beside the
+ceiling of `benchmarks.event_ceiling` (the photos' true contents). Events come from the
+generator's plan, so the Examples must be the demo's data (`--stories`/`--seed` as generated).
+
+  python -m benchmarks.event_probe --examples DIR [--concept-config JSON] [--stories 800]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from benchmarks import event_ceiling as ec
+
+
+def _story_vectors(examples: str, split: str, net, size: int, album_event: dict) -> tuple:
+    """(pooled [mean, max] global features per SIS story, event index per story)."""
+    import tensorflow as tf
+
+    from components.concept_pretrainer.photos import decode_to_memmap, read_photos
+    from vistflow import example_format as ef
+    from vistflow.example_files import split_files
+
+    files = split_files(examples, split)
+    photos = read_photos(f"{examples}/{ef.SPLIT_DIR.format(split=split)}/{ef.SHARD_PATTERN}")
+    with tempfile.TemporaryDirectory() as tmp:
+        px, failed = decode_to_memmap(photos.uris, size, f"{tmp}/{split}.npy")
+        glob = np.concatenate(
+            [
+                net.predict_on_batch(px[i : i + 64].astype(np.float32))["global"]
+                for i in range(0, len(px), 64)
+            ]
+        )
+    row = {uri: i for i, uri in enumerate(photos.uris) if uri not in failed}
+    x, y = [], []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
+        ex = tf.train.SequenceExample.FromString(record)
+        context, lists = ex.context.feature, ex.feature_lists.feature_list
+        if context[ef.TASK].bytes_list.value[0] != b"sis":
+            continue
+        uris = [f.bytes_list.value[0].decode() for f in lists[ef.IMAGE_URI].feature]
+        if not all(u in row for u in uris):
+            continue
+        g = glob[[row[u] for u in uris]]
+        x.append(np.concatenate([g.mean(0), g.max(0)]))
+        album = context[ef.ALBUM_ID].bytes_list.value[0].decode()
+        y.append(ec.EVENT_NAMES.index(album_event[album]))
+    return np.array(x), np.array(y)
+
+
+def probe(examples: str, concept_config: dict, stories: int, seed: int) -> dict:
+    from components.concept_pretrainer.photos import split_patterns
+    from components.concept_pretrainer.training import ConceptConfig, train_concepts
+    from vistflow import backbones
+
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory() as out:
+        result = train_concepts(
+            split_patterns(examples),
+            out,
+            backbone="tiny",
+            seed=0,
+            config=ConceptConfig.from_dict(concept_config),
+        )
+        net, spec, _ = backbones.load_backbone(f"{out}/backbone")
+    plan = ec.demo_plan(stories, seed)
+    album_event = {a.album_id: a.event for a in plan.albums}
+    data = {
+        s: _story_vectors(examples, s, net, spec.input_size, album_event) for s in ("train", "val")
+    }
+    (x_train, y_train), (x_val, y_val) = data["train"], data["val"]
+    accuracy = {}
+    for l2 in (1e-3, 1e-2):
+        scores = ec.softmax_regression(x_train, y_train, l2=l2, steps=600, lr=0.3)(x_val)
+        accuracy[f"l2={l2}"] = round(float(np.mean(scores.argmax(1) == y_val)), 3)
+    return {
+        "benchmark": "event_probe",
+        "concept_config": concept_config,
+        "concept_val_f1": round(result["val"]["f1"], 4),
+        "frequency_baseline_f1": round(result["frequency_baseline"]["f1"], 4),
+        "train_stories": len(y_train),
+        "val_stories": len(y_val),
+        "probe_val_accuracy": accuracy,
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", required=True, help="an ingested Examples artifact dir")
+    parser.add_argument("--concept-config", default="{}", help="ConceptConfig fields as JSON")
+    parser.add_argument("--stories", type=int, default=ec.DEMO_STORIES)
+    parser.add_argument("--seed", type=int, default=ec.DEMO_SEED)
+    args = parser.parse_args(argv)
+    print(
+        json.dumps(probe(args.examples, json.loads(args.concept_config), args.stories, args.seed))
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
