@@ -23,38 +23,45 @@ import numpy as np
 from benchmarks import event_ceiling as ec
 
 
-def _story_vectors(examples: str, split: str, net, size: int, album_event: dict) -> tuple:
-    """(pooled [mean, max] global features per SIS story, event index per story)."""
+def _sis_stories(examples: str, split: str) -> list[tuple[str, list[str]]]:
+    """(album id, image URIs) of every SIS story of one split, in file order."""
     import tensorflow as tf
 
-    from components.concept_pretrainer.photos import decode_to_memmap, read_photos
     from vistflow import example_format as ef
     from vistflow.example_files import split_files
 
-    files = split_files(examples, split)
-    photos = read_photos(f"{examples}/{ef.SPLIT_DIR.format(split=split)}/{ef.SHARD_PATTERN}")
+    stories = []
+    records = tf.data.TFRecordDataset(split_files(examples, split), compression_type="GZIP")
+    for record in records.as_numpy_iterator():
+        ex = tf.train.SequenceExample.FromString(record)
+        context, lists = ex.context.feature, ex.feature_lists.feature_list
+        if context[ef.TASK].bytes_list.value[0] == b"sis":
+            uris = [f.bytes_list.value[0].decode() for f in lists[ef.IMAGE_URI].feature]
+            stories.append((context[ef.ALBUM_ID].bytes_list.value[0].decode(), uris))
+    return stories
+
+
+def _story_vectors(examples: str, split: str, net, size: int, album_event: dict) -> tuple:
+    """(pooled [mean, max] global features per SIS story, event index per story)."""
+    from components.concept_pretrainer.photos import decode_to_memmap
+
+    stories = _sis_stories(examples, split)
+    uris = list(dict.fromkeys(u for _, story_uris in stories for u in story_uris))
     with tempfile.TemporaryDirectory() as tmp:
-        px, failed = decode_to_memmap(photos.uris, size, f"{tmp}/{split}.npy")
+        px, failed = decode_to_memmap(uris, size, f"{tmp}/{split}.npy")
         glob = np.concatenate(
             [
                 net.predict_on_batch(px[i : i + 64].astype(np.float32))["global"]
                 for i in range(0, len(px), 64)
             ]
         )
-    row = {uri: i for i, uri in enumerate(photos.uris) if uri not in failed}
+    row = {uri: i for i, uri in enumerate(uris) if uri not in failed}
     x, y = [], []
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
-        ex = tf.train.SequenceExample.FromString(record)
-        context, lists = ex.context.feature, ex.feature_lists.feature_list
-        if context[ef.TASK].bytes_list.value[0] != b"sis":
-            continue
-        uris = [f.bytes_list.value[0].decode() for f in lists[ef.IMAGE_URI].feature]
-        if not all(u in row for u in uris):
-            continue
-        g = glob[[row[u] for u in uris]]
-        x.append(np.concatenate([g.mean(0), g.max(0)]))
-        album = context[ef.ALBUM_ID].bytes_list.value[0].decode()
-        y.append(ec.EVENT_NAMES.index(album_event[album]))
+    for album, story_uris in stories:
+        if all(u in row for u in story_uris):  # a photo that no longer decodes: story left out
+            g = glob[[row[u] for u in story_uris]]
+            x.append(np.concatenate([g.mean(0), g.max(0)]))
+            y.append(ec.EVENT_NAMES.index(album_event[album]))
     return np.array(x), np.array(y)
 
 

@@ -1,30 +1,18 @@
 """`vistflow run` with every root on a real S3 API (moto's server, tests/fixtures/moto_server.py):
 ingest -> validate -> features -> train -> evaluate -> push, artifacts and the pushed version on
 the bucket, ML Metadata in a local SQLite file. Small: 12 synthetic stories, the tiny backbone,
-no concept pretraining (--no-concepts, for time), a small model trained 2 steps in 2 epochs. Serving and batch-caption
-from a bucket are in tests/vistflow/test_object_store.py.
+no concept pretraining (--no-concepts, for time), test_local_run's small model trained 2 steps.
+Serving and batch-caption from a bucket are in tests/vistflow/test_object_store.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 
 from moto_server import moto_server
-
-SMALL_TRAINER = {
-    "model": "show_attend_tell",
-    "epochs": 2,
-    "hidden_dim": 16,
-    "embedding_dim": 16,
-    "attention_dim": 16,
-    "min_count": 1,
-    "batch_size": 8,
-    "decoding": {"method": "greedy", "max_length": 10},
-}
-_MAIN = "commands.main" if importlib.util.find_spec("commands.main") else "vistflow.cli"
+from test_local_run import TRAINER  # the small pipeline-test trainer, one copy
 
 
 def test_vistflow_run_with_every_root_on_the_bucket(tmp_path):
@@ -36,13 +24,13 @@ def test_vistflow_run_with_every_root_on_the_bucket(tmp_path):
         s3.create_bucket("vist")
         s3.upload_tree(data, "vist", "data")
         done = subprocess.run(
-            [sys.executable, "-c", f"import sys; from {_MAIN} import main; sys.exit(main())"]
+            [sys.executable, "-c", "import sys; from commands.main import main; sys.exit(main())"]
             + ["run", "--data-root", "s3://vist/data", "--pipeline-root", "s3://vist/pr"]
             + ["--serving-root", "s3://vist/serving", "--metadata-path", str(tmp_path / "m.db")]
             + ["--backbone", "tiny", "--no-concepts", "--train-steps", "2"]
             # A small model: every epoch's checkpoint goes to the bucket and the best one comes
             # back (the default model's weights made that most of the test's two minutes).
-            + ["--trainer-config", json.dumps(SMALL_TRAINER)],
+            + ["--trainer-config", json.dumps(TRAINER)],
             env=s3.env(),
             capture_output=True,
             text=True,
