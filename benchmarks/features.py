@@ -7,6 +7,10 @@ All figures come from ONE run on the same generated images and are printed as JS
   backbone_vs_matmul_peak     backbone GFLOP/s ÷ float32 matmul GFLOP/s            (physical limit)
   unique_images_per_extraction                                                   (goal 1.0)
   bytes_per_story             float32 vs float16 storage (gzipped shards on disk, and raw)
+  gzip_level_0                the same steady-state/whole-run ratios with stored (level 0) shards
+  layouts                     the story layout this job writes vs each unique photo's features
+                              stored once, keyed by photo: disk bytes per story, and the cost of
+                              reading (and for photo-keyed, joining) the features at train time
 
   python -m benchmarks.features [--backbone resnet50] [--images 128] [--reuse 2]
 
@@ -156,6 +160,93 @@ def _float16_bytes(f32_dir: Path, spec, level: int) -> tuple[int, int]:
     return gz, raw
 
 
+def _story_layout_read(out: Path, spec) -> float:
+    """Stories/s of the trainer's read of the story layout: gunzip + parse every shard."""
+    import tensorflow as tf
+
+    from vistflow.feature_parsing import parse_feature_example
+
+    files = sorted(str(p) for p in out.glob("Split-*/*.gz"))
+    t = time.perf_counter()
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    n = 0
+    for ex in ds.map(lambda r: parse_feature_example(r, spec)):
+        n += int(ex["local_features"].shape[0] > 0)
+    return n / (time.perf_counter() - t)
+
+
+def _photo_keyed_layout(out: Path, examples: Path, spec, level: int) -> dict:
+    """The alternative layout, measured on the same features: each unique photo's features once.
+
+    Writes one gzipped record per unique photo (uri, global, local) from the story shards, then
+    times what the trainer would do: load the photo table, and per story (from the ingest
+    examples, which carry the uris) look up and gather its five photos' features.
+    """
+    import tensorflow as tf
+
+    from vistflow.feature_parsing import parse_feature_example
+
+    table: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+    for shard in sorted(out.glob("Split-*/*.gz")):
+        for record in tf.data.TFRecordDataset(str(shard), compression_type="GZIP"):
+            ex = parse_feature_example(record, spec)
+            for uri, g, loc in zip(
+                ex["image_uri"].numpy(),
+                ex["global_features"].numpy(),
+                ex["local_features"].numpy(),
+                strict=True,
+            ):
+                table[bytes(uri)] = (g, loc)
+    path = out / "photos.tfrecord.gz"
+    options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=level)
+    with tf.io.TFRecordWriter(str(path), options) as writer:
+        for uri, (g, loc) in sorted(table.items()):
+            ex = tf.train.Example()
+            ex.features.feature["uri"].bytes_list.value.append(uri)
+            ex.features.feature["global"].float_list.value.extend(g)
+            ex.features.feature["local"].float_list.value.extend(loc.reshape(-1))
+            writer.write(ex.SerializeToString())
+    disk = path.stat().st_size
+
+    stories = tf.data.TFRecordDataset(
+        sorted(str(p) for p in examples.glob("Split-*/*.gz")), compression_type="GZIP"
+    )
+    t = time.perf_counter()
+    uris, globals_, locals_ = [], [], []
+    desc = {
+        "uri": tf.io.FixedLenFeature([], tf.string),
+        "global": tf.io.FixedLenFeature([spec.global_dim], tf.float32),
+        "local": tf.io.FixedLenFeature([spec.local_dim], tf.float32),
+    }
+    for photo in tf.data.TFRecordDataset(str(path), compression_type="GZIP").map(
+        lambda r: tf.io.parse_single_example(r, desc)
+    ):
+        uris.append(photo["uri"].numpy())
+        globals_.append(photo["global"].numpy())
+        locals_.append(photo["local"].numpy())
+    g_table, l_table = tf.constant(np.stack(globals_)), tf.constant(np.stack(locals_))
+    index = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(uris), tf.range(len(uris), dtype=tf.int64)),
+        default_value=-1,
+    )
+    seq = {"image_uri": tf.io.FixedLenSequenceFeature([], tf.string)}
+
+    def join(record):
+        _, lists = tf.io.parse_single_sequence_example(record, sequence_features=seq)
+        rows = index.lookup(lists["image_uri"])
+        local = tf.reshape(tf.gather(l_table, rows), [-1, *spec.local_shape])
+        return tf.gather(g_table, rows), local
+
+    n = sum(1 for _ in stories.map(join))
+    seconds = time.perf_counter() - t
+    return {
+        "disk_bytes": disk,
+        "read_and_join_stories_per_s": round(n / seconds, 1),
+        "table_bytes_in_memory": int(g_table.numpy().nbytes + l_table.numpy().nbytes),
+        "stories": n,
+    }
+
+
 def run(args: argparse.Namespace) -> dict:
     import tensorflow as tf
 
@@ -184,10 +275,8 @@ def run(args: argparse.Namespace) -> dict:
         },
     }
 
-    def extract(examples_dir: Path, out: str):
-        cfg = ExtractionConfig(
-            args.backbone, batch_size=args.batch_size, compression_level=args.compression_level
-        )
+    def extract(examples_dir: Path, out: str, level: int = args.compression_level):
+        cfg = ExtractionConfig(args.backbone, batch_size=args.batch_size, compression_level=level)
         t = time.perf_counter()
         meta = extract_features(str(examples_dir), out, cfg, beam_args=["--runner=DirectRunner"])
         return meta, time.perf_counter() - t
@@ -216,6 +305,13 @@ def run(args: argparse.Namespace) -> dict:
         halves.append(t_half)
         fulls.append(t_full)
     total_half, total32 = min(halves), min(fulls)
+    # The same pair with stored (level 0) shards: what the gzip costs, side by side.
+    halves0, fulls0 = [], []
+    for r in range(args.repeats):
+        meta0_half, t_half = extract(examples_half, str(work / f"gz0_half{r}"), 0)
+        meta0, t_full = extract(examples, str(work / f"gz0_{r}"), 0)
+        halves0.append(t_half)
+        fulls0.append(t_full)
     bare_after, keras_predict, model = _bare_backbone(
         str(work / "f32" / BACKBONE_DIR), decoded, args.batch_size
     )
@@ -233,6 +329,10 @@ def run(args: argparse.Namespace) -> dict:
     # real 200k-image run but dominate a few hundred images on the DirectRunner.
     marginal_rate = (unique - meta_half["images"]["unique"]) / (total32 - total_half)
     stories = sum(s["examples_written"] for s in meta32["splits"].values())
+    marginal0 = (unique - meta0_half["images"]["unique"]) / (min(fulls0) - min(halves0))
+    whole0 = unique / (min(fulls0) - build_save_s)
+    story_read = _story_layout_read(work / "f32", spec)
+    photo_keyed = _photo_keyed_layout(work / "f32", examples, spec, args.compression_level)
 
     def disk_bytes(out: Path) -> int:
         return sum(p.stat().st_size for p in out.glob("Split-*/*.gz"))
@@ -269,6 +369,27 @@ def run(args: argparse.Namespace) -> dict:
                 "float16_uncompressed": round(f16_raw / stories),
             },
             "gzip_level": args.compression_level,
+            "gzip_level_0": {
+                "pipeline_vs_bare_backbone": round(marginal0 / bare, 3),
+                "pipeline_vs_bare_backbone_whole_run": round(whole0 / bare, 3),
+                "pipeline_seconds_all_runs": {
+                    "half": [round(t - build_save_s, 2) for t in halves0],
+                    "full": [round(t - build_save_s, 2) for t in fulls0],
+                },
+                "bytes_per_story": round(disk_bytes(work / "gz0_0") / stories),
+            },
+            "layouts": {
+                "chosen": "story",
+                "story": {
+                    "bytes_per_story": round(disk_bytes(work / "f32") / stories),
+                    "read_stories_per_s": round(story_read, 1),
+                },
+                "photo_keyed": {
+                    "bytes_per_story": round(photo_keyed["disk_bytes"] / stories),
+                    "read_and_join_stories_per_s": photo_keyed["read_and_join_stories_per_s"],
+                    "table_bytes_in_memory": photo_keyed["table_bytes_in_memory"],
+                },
+            },
         }
     )
     if not args.keep:

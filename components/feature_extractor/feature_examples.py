@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from tensorflow.core.example import example_pb2, feature_pb2
+from tensorflow.core.example import example_pb2
 
 from vistflow import example_format as ef
 from vistflow.backbones import BackboneSpec
@@ -72,16 +72,38 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _float_feature(values: np.ndarray) -> feature_pb2.Feature:
-    # Feature{float_list(2){value(1) packed}} encoded by hand: filling a 100k-value FloatList from
-    # Python costs ~12 ms per photo, parsing the packed bytes ~0.2 ms.
-    raw = np.ascontiguousarray(values, dtype="<f4").tobytes()
-    float_list = b"\x0a" + _varint(len(raw)) + raw
-    return feature_pb2.Feature.FromString(b"\x12" + _varint(len(float_list)) + float_list)
+def _field(number: int, *parts: bytes | memoryview) -> list[bytes | memoryview]:
+    """A length-delimited protobuf field (wire type 2) as parts: tag, length, payload parts.
+
+    Parts stay separate until one final join, so a 400 KB feature is copied once, not per level.
+    """
+    size = sum(len(p) for p in parts)
+    return [_varint(number << 3 | 2) + _varint(size), *parts]
 
 
-def _bytes_feature(value: bytes) -> feature_pb2.Feature:
-    return feature_pb2.Feature(bytes_list=feature_pb2.BytesList(value=[value]))
+def _float_feature(values: np.ndarray) -> list[bytes]:
+    """Feature{float_list{value packed}}."""
+    raw = memoryview(np.ascontiguousarray(values, dtype="<f4")).cast("B")  # no copy until the join
+    return _field(2, *_field(1, raw))
+
+
+def _bytes_feature(value: bytes) -> list[bytes]:
+    """Feature{bytes_list{value}}."""
+    return _field(1, *_field(1, value))
+
+
+def _feature_lists(lists: dict[str, list[list[bytes | memoryview]]]) -> bytes:
+    """Serialized SequenceExample{feature_lists{feature_list: {key: FeatureList}}}.
+
+    Merged into the parsed example: building the features as bytes and parsing them once costs
+    a fraction of appending Feature messages from Python (~9 ms per 5-photo resnet50 story).
+    """
+    entries: list[bytes] = []
+    for key, features in lists.items():
+        if features:
+            feature_list = [part for f in features for part in _field(1, *f)]
+            entries += _field(1, *_field(1, key.encode()), *_field(2, *feature_list))
+    return b"".join(_field(2, *entries))
 
 
 def add_features(
@@ -108,23 +130,24 @@ def add_features(
     context[ef.BACKBONE].bytes_list.value[:] = [spec.name.encode()]
     context[ef.FEATURE_DTYPE].bytes_list.value[:] = [dtype.encode()]
 
-    lists = example.feature_lists.feature_list
+    lists: dict[str, list[list[bytes | memoryview]]] = {key: [] for key in _FEATURE_KEYS}
     for photo in photos:
         if photo.global_.shape != (spec.global_dim,) or photo.local.shape != spec.local_shape:
             raise ExampleFormatError(
                 f"feature shapes {photo.global_.shape}/{photo.local.shape} do not match {spec}"
             )
         if dtype == "float16":
-            lists[ef.GLOBAL_FEATURES_F16].feature.append(
+            lists[ef.GLOBAL_FEATURES_F16].append(
                 _bytes_feature(np.asarray(photo.global_, "<f2").tobytes())
             )
-            lists[ef.LOCAL_FEATURES_F16].feature.append(
+            lists[ef.LOCAL_FEATURES_F16].append(
                 _bytes_feature(np.ascontiguousarray(photo.local, "<f2").tobytes())
             )
         else:
-            lists[ef.GLOBAL_FEATURES].feature.append(_float_feature(photo.global_))
-            lists[ef.LOCAL_FEATURES].feature.append(_float_feature(photo.local.reshape(-1)))
+            lists[ef.GLOBAL_FEATURES].append(_float_feature(photo.global_))
+            lists[ef.LOCAL_FEATURES].append(_float_feature(photo.local.reshape(-1)))
         if photo.jpeg is not None:
-            lists[ef.IMAGE_BYTES].feature.append(_bytes_feature(photo.jpeg))
+            lists[ef.IMAGE_BYTES].append(_bytes_feature(photo.jpeg))
+    example.MergeFromString(_feature_lists(lists))
     # Sorted map keys: the same example always serializes to the same bytes.
     return example.SerializeToString(deterministic=True)

@@ -40,6 +40,7 @@ class LoadedBackbone:
         self._predict = tf.function(
             lambda images: self.model(images, training=False),
             input_signature=[tf.TensorSpec([batch_size, size, size, 3], tf.float32)],
+            autograph=False,  # a Keras model: nothing to convert, and tracing is quicker
         )
 
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:

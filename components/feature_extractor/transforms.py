@@ -124,9 +124,12 @@ class _DecodeImageFn(beam.DoFn):
         # Ingest already applied the pipeline's limits; these defaults only stop a bomb that
         # reached the examples some other way.
         self._limits = images.ImageLimits()
+        # autograph=False: the decoder is written in tf ops (no Python control flow on tensors);
+        # converting its source cost ~0.8 s of every worker's start-up.
         self._decode = tf.function(
             lambda data: backbones.decode_image(data, size),
             input_signature=[tf.TensorSpec([], tf.string)],
+            autograph=False,
         )
         self._encode = tf.function(
             lambda pixels: tf.io.encode_jpeg(
@@ -254,21 +257,54 @@ def _fan_out(element):
         yield key, (position, uri, value)
 
 
-class _AssembleFn(beam.DoFn):
+def _num_shards(total_bytes: int, num_shards: int, shard_mb: int) -> int:
+    return num_shards or max(1, math.ceil(total_bytes / (shard_mb * 2**20)))
+
+
+def _shard_of(key: tuple[str, str], num_shards: int) -> int:
+    """Shard of an example from its content-addressed key (split, sha256 hex of the input)."""
+    return int(key[1][:16], 16) % num_shards
+
+
+def _write_shard(out_dir: str, split: str, shard: int, num_shards: int, records, level: int) -> int:
+    """Writes `records` (serialized, already sorted) as one gzipped shard; returns its size."""
+    import tensorflow as tf
+
+    name = SHARD_NAME.format(shard=shard, num_shards=num_shards)
+    final = os.path.join(out_dir, ef.SPLIT_DIR.format(split=split), name)
+    # Write aside, then rename: a retried or speculative bundle never leaves a half shard.
+    scratch = os.path.join(out_dir, WRITING_DIR, f"{split}-{name}-{uuid.uuid4().hex}")
+    tf.io.gfile.makedirs(os.path.dirname(scratch))
+    tf.io.gfile.makedirs(os.path.dirname(final))
+    options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=level)
+    with tf.io.TFRecordWriter(scratch, options) as writer:
+        for serialized in records:
+            writer.write(serialized)
+    tf.io.gfile.rename(scratch, final, overwrite=True)
+    return tf.io.gfile.stat(final).length
+
+
+class _AssembleShardFn(beam.DoFn):
+    """One shard's examples + their photos' features → the shard file, dropped examples, stats."""
+
     DROPPED = "dropped"
 
-    def __init__(self, spec: backbones.BackboneSpec, dtype: str):
-        self._spec, self._dtype = spec, dtype
+    def __init__(self, spec: backbones.BackboneSpec, dtype: str, out_dir: str, level: int):
+        self._spec, self._dtype, self._out_dir, self._level = spec, dtype, out_dir, level
         self._written = Metrics.counter(METRICS_NAMESPACE, "examples_written")
         self._dropped = Metrics.counter(METRICS_NAMESPACE, "examples_dropped")
+        self._bytes = Metrics.counter(METRICS_NAMESPACE, "feature_bytes_written")
 
     def process(self, element):
-        (split, _), grouped = element
-        photos = {position: (uri, value) for position, uri, value in grouped["photos"]}
-        for serialized in grouped["examples"]:
-            example = fe.parse(serialized)
-            example_id = fe.context_str(example, ef.ID)
-            failed = [(uri, v) for uri, v in photos.values() if isinstance(v, str)]
+        (split, shard, num_shards), grouped = element
+        photos: dict = {}
+        for key, (position, uri, value) in grouped["photos"]:
+            photos.setdefault(key, {})[position] = (uri, value)
+        records = []
+        for key, serialized in grouped["examples"]:
+            example_id = fe.context_str(fe.parse(serialized), ef.ID)
+            mine = photos.get(key, {})
+            failed = [(uri, v) for uri, v in mine.values() if isinstance(v, str)]
             if failed:
                 self._dropped.inc()
                 reason = "; ".join(f"image {uri} failed: {why}" for uri, why in sorted(failed))
@@ -276,113 +312,102 @@ class _AssembleFn(beam.DoFn):
                     self.DROPPED, _failure("example", reason, split=split, id=example_id)
                 )
                 continue
-            ordered = [photos[i][1] for i in range(len(photos))]
-            self._written.inc()
-            yield split, example_id, fe.add_features(serialized, ordered, self._spec, self._dtype)
+            ordered = [mine[i][1] for i in range(len(mine))]
+            records.append(
+                (example_id, fe.add_features(serialized, ordered, self._spec, self._dtype))
+            )
+        if not records:  # every example dropped: the launcher fills the gap with an empty shard
+            return
+        records.sort()  # by id, then bytes: the order never depends on the runner
+        size = _write_shard(
+            self._out_dir, split, shard, num_shards, [r for _, r in records], self._level
+        )
+        self._written.inc(len(records))
+        self._bytes.inc(size)
+        logger.info(
+            "wrote %s shard %d/%d (%d examples, %d bytes)",
+            split,
+            shard,
+            num_shards,
+            len(records),
+            size,
+        )
+        yield f"examples_written/{split}", len(records)
+        yield f"bytes/{split}", sum(len(r) for _, r in records)
 
 
-class JoinFeatures(beam.PTransform):
-    """Joins image features back to their examples on the URI.
+def feature_bytes_per_photo(spec: backbones.BackboneSpec, dtype: str) -> int:
+    """Serialized feature bytes one photo adds to its example (values only)."""
+    return (spec.global_dim + spec.local_dim) * (2 if dtype == "float16" else 4)
+
+
+class AssembleShards(beam.PTransform):
+    """Joins image features back to their examples and writes each split's sorted, gzipped shards.
 
     Input: dict(examples=(key, serialized), refs=(uri, (key, position)), features=(uri,
-    ImageFeatures), failures=(uri, reason)). Output: main (split, id, serialized feature example),
+    ImageFeatures), failures=(uri, reason)). Every example is routed to its shard by its key
+    (`_shard_of`) before the join, so one shuffle brings a shard's examples and photos together
+    and the DoFn that assembles them writes the file: the assembled examples (the job's largest
+    data: features x the photos' reuse) never cross a shuffle. A split's shard count is fixed, or
+    one per `shard_mb` of the examples' estimated size (input bytes + feature bytes per photo).
+
+    Output: main ("examples_written/<split>" | "bytes/<split>" | "shards/<split>", n) stats,
     `dropped` failure records for examples with an image that failed.
     """
 
-    def __init__(self, spec: backbones.BackboneSpec, dtype: str):
+    def __init__(
+        self,
+        spec: backbones.BackboneSpec,
+        dtype: str,
+        out_dir: str,
+        *,
+        num_shards: int,
+        shard_mb: int,
+        compression_level: int,
+    ):
         super().__init__()
-        self._spec, self._dtype = spec, dtype
+        self._spec, self._dtype, self._out_dir = spec, dtype, out_dir
+        self._num_shards, self._shard_mb, self._level = num_shards, shard_mb, compression_level
 
     def expand(self, inputs):
+        photo_bytes = feature_bytes_per_photo(self._spec, self._dtype)
+        fixed, shard_mb = self._num_shards, self._shard_mb
+        sizes = (
+            inputs["examples"] | "Example size" >> beam.Map(lambda kv: (kv[0][0], len(kv[1]))),
+            inputs["refs"] | "Photo size" >> beam.Map(lambda ref: (ref[1][0][0], photo_bytes)),
+        ) | "Sizes" >> beam.Flatten()
+        shard_counts = (
+            sizes
+            | "Bytes per split" >> beam.CombinePerKey(sum)
+            | "Shards per split"
+            >> beam.MapTuple(lambda split, size: (split, _num_shards(size, fixed, shard_mb)))
+        )
+
+        def route(item, counts):
+            key = item[0]
+            n = counts[key[0]]
+            return (key[0], _shard_of(key, n), n), item
+
         photos = (
             {k: inputs[k] for k in ("refs", "features", "failures")}
             | "Group by uri" >> beam.CoGroupByKey()
             | "Fan out to examples" >> beam.FlatMap(_fan_out)
         )
-        return (
-            {"examples": inputs["examples"], "photos": photos}
-            | "Group by example" >> beam.CoGroupByKey()
-            | "Assemble"
-            >> beam.ParDo(_AssembleFn(self._spec, self._dtype)).with_outputs(
-                _AssembleFn.DROPPED, main="examples"
-            )
+        counts = pvalue.AsDict(shard_counts)
+        assembled = (
+            {
+                "examples": inputs["examples"] | "Route examples" >> beam.Map(route, counts=counts),
+                "photos": photos | "Route photos" >> beam.Map(route, counts=counts),
+            }
+            | "Group by shard" >> beam.CoGroupByKey()
+            | "Assemble and write"
+            >> beam.ParDo(
+                _AssembleShardFn(self._spec, self._dtype, self._out_dir, self._level)
+            ).with_outputs(_AssembleShardFn.DROPPED, main="stats")
         )
-
-
-def _num_shards(total_bytes: int, num_shards: int, shard_mb: int) -> int:
-    return num_shards or max(1, math.ceil(total_bytes / (shard_mb * 2**20)))
-
-
-def _shard_of(example_id: str, serialized: bytes, num_shards: int) -> int:
-    digest = hashlib.sha256(example_id.encode() + b"\0" + serialized).digest()
-    return int.from_bytes(digest[:8], "big") % num_shards
-
-
-class _WriteShardFn(beam.DoFn):
-    def __init__(self, out_dir: str, compression_level: int):
-        self._out_dir, self._level = out_dir, compression_level
-        self._bytes = Metrics.counter(METRICS_NAMESPACE, "feature_bytes_written")
-
-    def process(self, element):
-        import tensorflow as tf
-
-        (split, shard, num_shards), records = element
-        records = sorted(records)  # by id, then bytes: the order never depends on the runner
-        name = SHARD_NAME.format(shard=shard, num_shards=num_shards)
-        final = os.path.join(self._out_dir, ef.SPLIT_DIR.format(split=split), name)
-        # Write aside, then rename: a retried or speculative bundle never leaves a half shard.
-        scratch = os.path.join(self._out_dir, WRITING_DIR, f"{split}-{name}-{uuid.uuid4().hex}")
-        tf.io.gfile.makedirs(os.path.dirname(scratch))
-        tf.io.gfile.makedirs(os.path.dirname(final))
-        options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=self._level)
-        with tf.io.TFRecordWriter(scratch, options) as writer:
-            for _, serialized in records:
-                writer.write(serialized)
-        tf.io.gfile.rename(scratch, final, overwrite=True)
-        size = tf.io.gfile.stat(final).length
-        self._bytes.inc(size)
-        logger.info("wrote %s (%d examples, %d bytes)", final, len(records), size)
-        yield split, len(records)
-
-
-class WriteShards(beam.PTransform):
-    """(split, id, serialized) → sorted gzipped shards under `out_dir/Split-<split>/`.
-
-    Shard of an example = hash(id, bytes) mod the split's shard count, which is fixed or derived
-    from the split's total size: the same inputs always give the same files. Returns (stat, n).
-    """
-
-    def __init__(self, out_dir: str, *, num_shards: int, shard_mb: int, compression_level: int):
-        super().__init__()
-        self._out_dir, self._num_shards, self._shard_mb = out_dir, num_shards, shard_mb
-        self._level = compression_level
-
-    def expand(self, examples):
-        split_bytes = (
-            examples
-            | "Size" >> beam.Map(lambda r: (r[0], len(r[2])))
-            | "Bytes per split" >> beam.CombinePerKey(sum)
-        )
-        fixed, shard_mb = self._num_shards, self._shard_mb
-        shard_counts = split_bytes | "Shards per split" >> beam.MapTuple(
-            lambda split, size: (split, _num_shards(size, fixed, shard_mb))
-        )
-
-        def assign(record, counts):
-            split, example_id, serialized = record
-            n = counts[split]
-            return (split, _shard_of(example_id, serialized, n), n), (example_id, serialized)
-
-        _ = (
-            examples
-            | "Assign shard" >> beam.Map(assign, counts=pvalue.AsDict(shard_counts))
-            | "Group shards" >> beam.GroupByKey()
-            | "Write shard" >> beam.ParDo(_WriteShardFn(self._out_dir, self._level))
-        )
-        return (
-            split_bytes | "Bytes stat" >> beam.MapTuple(lambda s, n: (f"bytes/{s}", n)),
-            shard_counts | "Shards stat" >> beam.MapTuple(lambda s, n: (f"shards/{s}", n)),
-        ) | "Flatten shard stats" >> beam.Flatten()
+        shard_stats = shard_counts | "Shards stat" >> beam.MapTuple(lambda s, n: (f"shards/{s}", n))
+        stats = (assembled.stats, shard_stats) | "Flatten shard stats" >> beam.Flatten()
+        return {"stats": stats, "dropped": assembled.dropped}
 
 
 def _write_json_lines(records: list[dict], path: str) -> None:
@@ -423,13 +448,14 @@ class FeatureExtraction(beam.PTransform):
         features = decoded.images | "Extract features" >> ExtractFeatures(
             os.path.join(out, BACKBONE_DIR), batch_size=cfg.batch_size, dtype=cfg.dtype
         )
-        joined = {
+        shards = {
             "examples": keyed.examples,
             "refs": keyed.refs,
             "features": features,
             "failures": decoded.failed,
-        } | "Join" >> JoinFeatures(spec, cfg.dtype)
-        shard_stats = joined.examples | "Write" >> WriteShards(
+        } | "Join and write" >> AssembleShards(
+            spec,
+            cfg.dtype,
             out,
             num_shards=cfg.num_shards,
             shard_mb=cfg.shard_mb,
@@ -440,7 +466,7 @@ class FeatureExtraction(beam.PTransform):
             lambda uri, reason: _failure("image", reason, uri=uri)
         )
         _ = (
-            (keyed.invalid, image_failures, joined.dropped)
+            (keyed.invalid, image_failures, shards["dropped"])
             | "All failures" >> beam.Flatten()
             | "Failures to list" >> beam.combiners.ToList()
             | "Write failures" >> beam.Map(_write_json_lines, path=os.path.join(out, FAILURES_FILE))
@@ -449,15 +475,14 @@ class FeatureExtraction(beam.PTransform):
         stats = (
             _count(raw, "Count in", lambda r: f"examples_in/{r[0]}"),
             _count(keyed.invalid, "Count invalid", lambda r: f"examples_invalid/{r['split']}"),
-            _count(joined.dropped, "Count dropped", lambda r: f"examples_dropped/{r['split']}"),
-            _count(joined.examples, "Count written", lambda r: f"examples_written/{r[0]}"),
+            _count(shards["dropped"], "Count dropped", lambda r: f"examples_dropped/{r['split']}"),
             _count(keyed.refs, "Count refs", lambda _: "images/references"),
             _count(uris, "Count unique", lambda _: "images/unique"),
             _count(decoded.images, "Count decoded", lambda _: "images/decoded"),
             _count(decoded.converted, "Count converted", lambda _: "images/converted_via_pil"),
             _count(decoded.failed, "Count failed", lambda _: "images/failed"),
             _count(features, "Count extracted", lambda _: "images/extracted"),
-            shard_stats,
+            shards["stats"],
         )
         _ = (
             stats

@@ -153,22 +153,24 @@ def _fake_features(seed: int) -> fe.ImageFeatures:
     )
 
 
-def test_join_features_restores_photo_order_and_drops_examples_with_failed_images():
+def _read_shards(split_dir):
+    import tensorflow as tf
+
+    names = sorted(p.name for p in split_dir.iterdir())
+    return names, [
+        [r.numpy() for r in tf.data.TFRecordDataset(str(split_dir / name), "GZIP")]
+        for name in names
+    ]
+
+
+def test_assemble_shards_restores_photo_order_and_drops_examples_with_failed_images(tmp_path):
     e1 = sequence_example("train", "e1", ["a", "b", "a"], ["a", "b", "a"])
     e2 = sequence_example("val", "e2", ["c", "d"], ["c", "d"])
-    k1, k2 = ("train", "k1"), ("val", "k2")
+    k1, k2 = ("train", "a1" * 32), ("val", "b2" * 32)
     feats = {u: _fake_features(i) for i, u in enumerate("abc")}
 
-    def check(items):
-        assert [(s, i) for s, i, _ in items] == [("train", "e1")]
-        got = fe.parse(items[0][2]).feature_lists.feature_list["global_features"].feature
-        for feature, uri in zip(got, "aba", strict=True):
-            assert np.array_equal(
-                np.array(feature.float_list.value, np.float32), feats[uri].global_
-            )
-
     with test_pipeline.TestPipeline() as p:
-        joined = {
+        out = {
             "examples": p | "ex" >> beam.Create([(k1, e1), (k2, e2)]),
             "refs": p
             | "refs"
@@ -177,10 +179,11 @@ def test_join_features_restores_photo_order_and_drops_examples_with_failed_image
             ),
             "features": p | "f" >> beam.Create(sorted(feats.items())),
             "failures": p | "x" >> beam.Create([("d", "cannot decode: bad")]),
-        } | fxt.JoinFeatures(TINY, "float32")
-        assert_that(joined.examples, check, label="examples")
+        } | fxt.AssembleShards(
+            TINY, "float32", str(tmp_path), num_shards=0, shard_mb=1, compression_level=1
+        )
         assert_that(
-            joined.dropped,
+            out["dropped"],
             equal_to(
                 [
                     fxt._failure(
@@ -190,40 +193,65 @@ def test_join_features_restores_photo_order_and_drops_examples_with_failed_image
             ),
             label="dropped",
         )
-
-
-def test_write_shards_sorts_by_id_into_fixed_shards(tmp_path):
-    records = [("train", f"id{i:02d}", f"payload {i:02d}".encode()) for i in range(20)]
-    records += [("val", "v1", b"one")]
-    with test_pipeline.TestPipeline() as p:
-        stats = (
-            p
-            | beam.Create(records[::-1])
-            | fxt.WriteShards(str(tmp_path), num_shards=3, shard_mb=1, compression_level=6)
-        )
+        stats = out["stats"] | beam.CombinePerKey(sum)
         assert_that(
-            stats,
+            stats | beam.Keys(),
+            equal_to(["examples_written/train", "bytes/train", "shards/train", "shards/val"]),
+            label="stats",
+        )
+    names, (records,) = _read_shards(tmp_path / "Split-train")
+    assert names == ["data_tfrecord-00000-of-00001.gz"]
+    assert not (tmp_path / "Split-val").exists()  # the launcher writes the empty shard
+    got = fe.parse(records[0]).feature_lists.feature_list["global_features"].feature
+    assert fe.context_str(fe.parse(records[0]), "id") == "e1"
+    for feature, uri in zip(got, "aba", strict=True):
+        assert np.array_equal(np.array(feature.float_list.value, np.float32), feats[uri].global_)
+
+
+def test_assemble_shards_sorts_by_id_into_fixed_shards(tmp_path):
+    import hashlib
+
+    examples = [sequence_example("train", f"id{i:02d}", ["u"], ["u"]) for i in range(20)]
+    keyed = [(("train", hashlib.sha256(e).hexdigest()), e) for e in examples]
+    keyed += [
+        (("val", hashlib.sha256(b"v1").hexdigest()), sequence_example("val", "v1", ["u"], ["u"]))
+    ]
+    refs = [("u", (key, 0)) for key, _ in keyed]
+    with test_pipeline.TestPipeline() as p:
+        out = {
+            "examples": p | "ex" >> beam.Create(keyed[::-1]),
+            "refs": p | "refs" >> beam.Create(refs),
+            "features": p | "f" >> beam.Create([("u", _fake_features(0))]),
+            "failures": p | "x" >> beam.Create([]),
+        } | fxt.AssembleShards(
+            TINY, "float32", str(tmp_path), num_shards=3, shard_mb=1, compression_level=6
+        )
+        stats = out["stats"] | beam.CombinePerKey(sum)
+        assert_that(
+            stats | "written" >> beam.Filter(lambda kv: not kv[0].startswith("bytes/")),
             equal_to(
                 [
-                    ("bytes/train", sum(len(r[2]) for r in records[:20])),
-                    ("bytes/val", 3),
+                    ("examples_written/train", 20),
+                    ("examples_written/val", 1),
                     ("shards/train", 3),
                     ("shards/val", 3),
                 ]
             ),
         )
-    import tensorflow as tf
-
-    names = sorted(p.name for p in (tmp_path / "Split-train").iterdir())
+    names, shards = _read_shards(tmp_path / "Split-train")
     assert names == [f"data_tfrecord-0000{i}-of-00003.gz" for i in range(3)]
     seen = []
-    for name in names:
-        shard = [
-            r.numpy() for r in tf.data.TFRecordDataset(str(tmp_path / "Split-train" / name), "GZIP")
+    for shard in shards:
+        ids = [fe.context_str(fe.parse(r), "id") for r in shard]
+        assert ids == sorted(ids)
+        seen += ids
+    assert sorted(seen) == [f"id{i:02d}" for i in range(20)]
+    # Each example's shard follows from its key alone, whatever the runner batched it with.
+    for (split, digest), e in keyed[:20]:
+        shard = fxt._shard_of((split, digest), 3)
+        assert fe.context_str(fe.parse(e), "id") in [
+            fe.context_str(fe.parse(r), "id") for r in shards[shard]
         ]
-        assert shard == sorted(shard)  # ids sort like payloads here
-        seen += shard
-    assert sorted(seen) == sorted(r[2] for r in records[:20])
     assert fxt._num_shards(0, 0, 256) == 1 and fxt._num_shards(3 * 2**20 + 1, 0, 1) == 4
     assert fxt._num_shards(10**12, 7, 1) == 7
 
