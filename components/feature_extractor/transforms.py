@@ -25,6 +25,7 @@ from vistflow import backbones, image_limits, images
 from vistflow import example_format as ef
 
 from . import feature_examples as fe
+from . import shard_writer
 from .inference import METRICS_NAMESPACE, BackboneModelHandler, DecodedImage
 from .options import ExtractionConfig
 
@@ -276,10 +277,7 @@ def _write_shard(out_dir: str, split: str, shard: int, num_shards: int, records,
     scratch = os.path.join(out_dir, WRITING_DIR, f"{split}-{name}-{uuid.uuid4().hex}")
     tf.io.gfile.makedirs(os.path.dirname(scratch))
     tf.io.gfile.makedirs(os.path.dirname(final))
-    options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=level)
-    with tf.io.TFRecordWriter(scratch, options) as writer:
-        for serialized in records:
-            writer.write(serialized)
+    shard_writer.write_shard(scratch, records, level)
     tf.io.gfile.rename(scratch, final, overwrite=True)
     return tf.io.gfile.stat(final).length
 
