@@ -61,8 +61,10 @@ def gzip_tfrecords(
 
 
 def write_shard(path: str, records: Iterable[bytes], level: int) -> None:
-    """Writes `records` to `path` (any tf.io.gfile filesystem) as a gzipped TFRecord file."""
+    """Writes `records` to `path` (local, or any tf.io.gfile filesystem) as a gzipped TFRecord."""
     import tensorflow as tf
 
-    with tf.io.gfile.GFile(path, "wb") as f:
-        f.write(gzip_tfrecords(records, level))
+    data = gzip_tfrecords(records, level)
+    # GFile copies the buffer through its C++ string (~5x slower than a plain local write).
+    with tf.io.gfile.GFile(path, "wb") if "://" in path else open(path, "wb") as f:
+        f.write(data)
