@@ -250,10 +250,17 @@ def committed_output(
 
 @contextlib.contextmanager
 def open_committed(
-    uri: str | os.PathLike, mode: str = "w", *, replace: bool = True
+    uri: str | os.PathLike,
+    mode: str = "w",
+    *,
+    replace: bool = True,
+    staging: str | os.PathLike | None = None,
 ) -> Iterator[IO[Any]]:
-    """Opens a single file for streaming writes; it appears under `uri` only when closed cleanly."""
-    with committed_output(uri, replace=replace) as tmp:
+    """Opens a single file for streaming writes; it appears under `uri` only when closed cleanly.
+
+    `staging`: where the file is written first (default: a hidden sibling of `uri`).
+    """
+    with committed_output(uri, replace=replace, staging=staging) as tmp:
         tmp = os.fspath(tmp)
         if not is_local(tmp):
             f = _gfile(tmp).GFile(tmp, mode)
@@ -265,7 +272,14 @@ def open_committed(
             yield f
 
 
-def write_file_atomic(uri: str | os.PathLike, data: str | bytes, *, replace: bool = True) -> None:
-    """Writes `data` to `uri` through a staged sibling: readers see the old file or the new one."""
-    with open_committed(uri, "wb" if isinstance(data, bytes) else "w", replace=replace) as f:
+def write_file_atomic(
+    uri: str | os.PathLike,
+    data: str | bytes,
+    *,
+    replace: bool = True,
+    staging: str | os.PathLike | None = None,
+) -> None:
+    """Writes `data` to `uri` through a staged copy: readers see the old file or the new one."""
+    mode = "wb" if isinstance(data, bytes) else "w"
+    with open_committed(uri, mode, replace=replace, staging=staging) as f:
         f.write(data)

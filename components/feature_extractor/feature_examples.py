@@ -72,7 +72,10 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _field(number: int, *parts: bytes | memoryview) -> list[bytes | memoryview]:
+_Parts = list[bytes | memoryview]  # pieces of serialized protobuf, joined once at the end
+
+
+def _field(number: int, *parts: bytes | memoryview) -> _Parts:
     """A length-delimited protobuf field (wire type 2) as parts: tag, length, payload parts.
 
     Parts stay separate until one final join, so a 400 KB feature is copied once, not per level.
@@ -81,24 +84,24 @@ def _field(number: int, *parts: bytes | memoryview) -> list[bytes | memoryview]:
     return [_varint(number << 3 | 2) + _varint(size), *parts]
 
 
-def _float_feature(values: np.ndarray) -> list[bytes]:
+def _float_feature(values: np.ndarray) -> _Parts:
     """Feature{float_list{value packed}}."""
     raw = memoryview(np.ascontiguousarray(values, dtype="<f4")).cast("B")  # no copy until the join
     return _field(2, *_field(1, raw))
 
 
-def _bytes_feature(value: bytes) -> list[bytes]:
+def _bytes_feature(value: bytes) -> _Parts:
     """Feature{bytes_list{value}}."""
     return _field(1, *_field(1, value))
 
 
-def _feature_lists(lists: dict[str, list[list[bytes | memoryview]]]) -> bytes:
+def _feature_lists(lists: dict[str, list[_Parts]]) -> bytes:
     """Serialized SequenceExample{feature_lists{feature_list: {key: FeatureList}}}.
 
     Merged into the parsed example: building the features as bytes and parsing them once costs
     a fraction of appending Feature messages from Python (~9 ms per 5-photo resnet50 story).
     """
-    entries: list[bytes] = []
+    entries: _Parts = []
     for key, features in lists.items():
         if features:
             feature_list = [part for f in features for part in _field(1, *f)]
@@ -130,7 +133,7 @@ def add_features(
     context[ef.BACKBONE].bytes_list.value[:] = [spec.name.encode()]
     context[ef.FEATURE_DTYPE].bytes_list.value[:] = [dtype.encode()]
 
-    lists: dict[str, list[list[bytes | memoryview]]] = {key: [] for key in _FEATURE_KEYS}
+    lists: dict[str, list[_Parts]] = {key: [] for key in _FEATURE_KEYS}
     for photo in photos:
         if photo.global_.shape != (spec.global_dim,) or photo.local.shape != spec.local_shape:
             raise ExampleFormatError(

@@ -6,6 +6,7 @@ after the join while the other cores sat idle. The records are framed by TensorF
 (uncompressed, into a local scratch file), cut into fixed-size chunks and each chunk compressed as
 its own gzip member on a thread (zlib releases the GIL). A multi-member gzip file is one stream to
 every reader (RFC 1952): TensorFlow's GZIP TFRecordDataset, Beam's ReadFromTFRecord, `gzip -d`.
+The bytes are committed like every other output (`vistflow.outputs.write_file_atomic`).
 
 The chunk size is fixed, not derived from the core count, so the bytes are the same on every
 machine; only the speed depends on the cores.
@@ -58,13 +59,3 @@ def gzip_tfrecords(
         return b"".join(_gzip_member(c, level) for c in chunks)
     with ThreadPoolExecutor(min(threads, len(chunks))) as pool:
         return b"".join(pool.map(lambda c: _gzip_member(c, level), chunks))
-
-
-def write_shard(path: str, records: Iterable[bytes], level: int) -> None:
-    """Writes `records` to `path` (local, or any tf.io.gfile filesystem) as a gzipped TFRecord."""
-    import tensorflow as tf
-
-    data = gzip_tfrecords(records, level)
-    # GFile copies the buffer through its C++ string (~5x slower than a plain local write).
-    with tf.io.gfile.GFile(path, "wb") if "://" in path else open(path, "wb") as f:
-        f.write(data)

@@ -21,7 +21,7 @@ from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
 
-from vistflow import backbones, image_limits, images
+from vistflow import backbones, image_limits, images, outputs
 from vistflow import example_format as ef
 
 from . import feature_examples as fe
@@ -269,17 +269,14 @@ def _shard_of(key: tuple[str, str], num_shards: int) -> int:
 
 def _write_shard(out_dir: str, split: str, shard: int, num_shards: int, records, level: int) -> int:
     """Writes `records` (serialized, already sorted) as one gzipped shard; returns its size."""
-    import tensorflow as tf
-
     name = SHARD_NAME.format(shard=shard, num_shards=num_shards)
     final = os.path.join(out_dir, ef.SPLIT_DIR.format(split=split), name)
-    # Write aside, then rename: a retried or speculative bundle never leaves a half shard.
+    data = shard_writer.gzip_tfrecords(records, level)
+    # Staged under _writing/ (removed by the launcher), not beside the shard: a retried or
+    # speculative bundle's leftover never sits in a split directory that readers glob.
     scratch = os.path.join(out_dir, WRITING_DIR, f"{split}-{name}-{uuid.uuid4().hex}")
-    tf.io.gfile.makedirs(os.path.dirname(scratch))
-    tf.io.gfile.makedirs(os.path.dirname(final))
-    shard_writer.write_shard(scratch, records, level)
-    tf.io.gfile.rename(scratch, final, overwrite=True)
-    return tf.io.gfile.stat(final).length
+    outputs.write_file_atomic(final, data, staging=scratch)
+    return len(data)
 
 
 class _AssembleShardFn(beam.DoFn):
@@ -334,7 +331,7 @@ class _AssembleShardFn(beam.DoFn):
         yield f"bytes/{split}", sum(len(r) for _, r in records)
 
 
-def feature_bytes_per_photo(spec: backbones.BackboneSpec, dtype: str) -> int:
+def _feature_bytes_per_photo(spec: backbones.BackboneSpec, dtype: str) -> int:
     """Serialized feature bytes one photo adds to its example (values only)."""
     return (spec.global_dim + spec.local_dim) * (2 if dtype == "float16" else 4)
 
@@ -368,7 +365,7 @@ class AssembleShards(beam.PTransform):
         self._num_shards, self._shard_mb, self._level = num_shards, shard_mb, compression_level
 
     def expand(self, inputs):
-        photo_bytes = feature_bytes_per_photo(self._spec, self._dtype)
+        photo_bytes = _feature_bytes_per_photo(self._spec, self._dtype)
         fixed, shard_mb = self._num_shards, self._shard_mb
         sizes = (
             inputs["examples"] | "Example size" >> beam.Map(lambda kv: (kv[0][0], len(kv[1]))),

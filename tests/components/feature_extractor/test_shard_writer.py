@@ -48,9 +48,12 @@ def test_bytes_do_not_depend_on_threads_and_levels_trade_size():
     assert gzip.decompress(stored) == gzip.decompress(one)
 
 
-def test_write_shard_writes_through_gfile(tmp_path):
+def test_a_shard_committed_by_the_output_helper_reads_back(tmp_path):
+    from vistflow import outputs
+
     records = _records(5)
     path = tmp_path / "sub" / "x.gz"
-    tf.io.gfile.makedirs(str(path.parent))
-    shard_writer.write_shard(str(path), records, 1)
+    outputs.write_file_atomic(
+        str(path), shard_writer.gzip_tfrecords(records, 1), staging=str(tmp_path / "w" / "x")
+    )
     assert [r.numpy() for r in tf.data.TFRecordDataset(str(path), "GZIP")] == records
