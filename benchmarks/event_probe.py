@@ -1,13 +1,15 @@
 """How much of the album's event a backbone's features carry: a linear probe (issue 13).
 
-Concept-pretrains the `tiny` backbone on an ingested Examples artifact (the demo's VistExampleGen
-output) with a given `ConceptConfig`, runs it on every train/val photo, pools each SIS story's
+Concept-pretrains each seeded backbone (`tiny`, the tests' network, and `small`, the demo's) on
+an ingested Examples artifact (the demo's VistExampleGen output) with a given `ConceptConfig`,
+side by side in one run; runs each on every train/val photo, pools each SIS story's
 five global vectors (mean and max) and fits the event ceiling's softmax regression on train; the
 val accuracy says how well any story model on these features could name the event, beside the
 ceiling of `benchmarks.event_ceiling` (the photos' true contents). Events come from the
 generator's plan, so the Examples must be the demo's data (`--stories`/`--seed` as generated).
 
-  python -m benchmarks.event_probe --examples DIR [--concept-config JSON] [--stories 800]
+  python -m benchmarks.event_probe --examples DIR [--backbones tiny,small]
+      [--concept-config JSON] [--stories 800]
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def _story_vectors(examples: str, split: str, net, size: int, album_event: dict)
     return np.array(x), np.array(y)
 
 
-def probe(examples: str, concept_config: dict, stories: int, seed: int) -> dict:
+def probe(examples: str, concept_config: dict, stories: int, seed: int, backbone: str) -> dict:
     from components.concept_pretrainer.photos import split_patterns
     from components.concept_pretrainer.training import ConceptConfig, train_concepts
     from vistflow import backbones
@@ -75,7 +77,7 @@ def probe(examples: str, concept_config: dict, stories: int, seed: int) -> dict:
         result = train_concepts(
             split_patterns(examples),
             out,
-            backbone="tiny",
+            backbone=backbone,
             seed=0,
             config=ConceptConfig.from_dict(concept_config),
         )
@@ -91,8 +93,8 @@ def probe(examples: str, concept_config: dict, stories: int, seed: int) -> dict:
         scores = ec.softmax_regression(x_train, y_train, l2=l2, steps=600, lr=0.3)(x_val)
         accuracy[f"l2={l2}"] = round(float(np.mean(scores.argmax(1) == y_val)), 3)
     return {
-        "benchmark": "event_probe",
-        "concept_config": concept_config,
+        "backbone": backbone,
+        "concept_seconds": round(result["seconds"]["total"], 1),
         "concept_val_f1": round(result["val"]["f1"], 4),
         "frequency_baseline_f1": round(result["frequency_baseline"]["f1"], 4),
         "train_stories": len(y_train),
@@ -105,13 +107,18 @@ def probe(examples: str, concept_config: dict, stories: int, seed: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", required=True, help="an ingested Examples artifact dir")
+    parser.add_argument("--backbones", default="tiny,small", help="comma-separated, side by side")
     parser.add_argument("--concept-config", default="{}", help="ConceptConfig fields as JSON")
     parser.add_argument("--stories", type=int, default=ec.DEMO_STORIES)
     parser.add_argument("--seed", type=int, default=ec.DEMO_SEED)
     args = parser.parse_args(argv)
-    print(
-        json.dumps(probe(args.examples, json.loads(args.concept_config), args.stories, args.seed))
-    )
+    config = json.loads(args.concept_config)
+    results = [
+        probe(args.examples, config, args.stories, args.seed, name.strip())
+        for name in args.backbones.split(",")
+        if name.strip()
+    ]
+    print(json.dumps({"benchmark": "event_probe", "concept_config": config, "runs": results}))
     return 0
 
 

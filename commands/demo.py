@@ -50,6 +50,7 @@ DEMO_TRAINER_CONFIG = {
     "patience": 4,
     "decoding": {"method": "beam", "beam_size": 3, "max_length": 20},
 }
+DEMO_BACKBONE = "small"
 # Stage lines worth showing from the Airflow log (the full log goes to a file).
 PROGRESS = re.compile(
     r"(stage \w+:|Component \S+ is (running|finished)|Marking task as \w+|gate:|"
@@ -203,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "model_name": MODEL_NAME,
+                # The seeded CNN that can learn the photos' objects (tiny cannot; issue 13):
+                # random weights, then concept-pretrained by the pipeline's concepts stage.
+                "backbone": DEMO_BACKBONE,
                 "trainer_config": trainer_config,
                 "train_steps": args.train_steps,
                 "evaluator_config": {"meteor": "java", "thresholds": {"Bleu_1": 0.1}},

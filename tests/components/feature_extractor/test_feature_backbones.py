@@ -14,9 +14,10 @@ from vistflow import backbones as bb
 from vistflow.errors import VistflowError
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    return bb.build_backbone("tiny", seed=0)
+# Our seeded networks (tests' `tiny`, the demo's `small`) share these contracts.
+@pytest.fixture(scope="module", params=["tiny", "small"])
+def seeded(request):
+    return request.param, bb.build_backbone(request.param, seed=0)
 
 
 def _predict(model, images):
@@ -24,10 +25,11 @@ def _predict(model, images):
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def test_tiny_outputs_follow_the_contract(tiny):
-    spec = bb.SPECS["tiny"]
+def test_seeded_outputs_follow_the_contract(seeded):
+    name, net = seeded
+    spec = bb.SPECS[name]
     images = np.random.default_rng(0).uniform(0, 255, (3, 64, 64, 3))
-    out = _predict(tiny, images)
+    out = _predict(net, images)
     assert set(out) == {"global", "local"}
     assert out["global"].shape == (3, spec.global_dim) == (3, 128)
     assert out["local"].shape == (3, *spec.local_shape) == (3, 8, 8, 64)
@@ -37,19 +39,20 @@ def test_tiny_outputs_follow_the_contract(tiny):
     assert np.abs(out["local"]).sum() > 0
 
 
-def test_random_init_is_seeded_and_does_not_leak_rng_state(tiny):
+def test_random_init_is_seeded_and_does_not_leak_rng_state(seeded):
     import random
 
+    name, net = seeded
     state = random.getstate(), np.random.get_state()[1].copy()
-    same = bb.build_backbone("tiny", seed=0)
-    other = bb.build_backbone("tiny", seed=1)
+    same = bb.build_backbone(name, seed=0)
+    other = bb.build_backbone(name, seed=1)
     assert random.getstate() == state[0]
     assert np.array_equal(np.random.get_state()[1], state[1])
-    for a, b in zip(tiny.get_weights(), same.get_weights(), strict=True):
+    for a, b in zip(net.get_weights(), same.get_weights(), strict=True):
         assert np.array_equal(a, b)
     assert any(
         not np.array_equal(a, b)
-        for a, b in zip(tiny.get_weights(), other.get_weights(), strict=True)
+        for a, b in zip(net.get_weights(), other.get_weights(), strict=True)
     )
 
 
@@ -85,15 +88,17 @@ def test_bad_names_and_paths_are_user_errors(tmp_path):
         bb.build_backbone("alexnet")
     with pytest.raises(VistflowError, match="no such file"):
         bb.build_backbone("tiny", weights=str(tmp_path / "missing.weights.h5"))
-    with pytest.raises(VistflowError, match="tiny' has no imagenet"):
-        bb.build_backbone("tiny", weights="imagenet")
+    for name in ("tiny", "small"):
+        with pytest.raises(VistflowError, match=f"{name}' has no imagenet"):
+            bb.build_backbone(name, weights="imagenet")
     with pytest.raises(VistflowError, match="not a saved backbone"):
         bb.load_backbone(str(tmp_path))
 
 
-def test_save_and_load_rebuild_the_identical_network(tiny, tmp_path):
-    spec = bb.SPECS["tiny"]
-    bb.save_backbone(tiny, spec, bb.describe_weights("random", 0), str(tmp_path / "bb"))
+def test_save_and_load_rebuild_the_identical_network(seeded, tmp_path):
+    name, net = seeded
+    spec = bb.SPECS[name]
+    bb.save_backbone(net, spec, bb.describe_weights("random", 0), str(tmp_path / "bb"))
     meta = json.loads((tmp_path / "bb" / bb.BACKBONE_JSON).read_text())
     assert meta["weights"]["weights"] == "random(seed=0)" and meta["weights"]["random"] is True
     assert meta["local_shape"] == [8, 8, 64] and meta["preprocessing"] == "unit"
@@ -101,15 +106,15 @@ def test_save_and_load_rebuild_the_identical_network(tiny, tmp_path):
     model, loaded_spec, loaded_meta = bb.load_backbone(str(tmp_path / "bb"))
     assert loaded_spec == spec and loaded_meta == meta
     images = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3))
-    for key, value in _predict(tiny, images).items():
+    for key, value in _predict(net, images).items():
         assert np.array_equal(value, _predict(model, images)[key])
 
     # The weights file and the backbone/ dir are both accepted as --weights, with a sha256.
     weights_file = str(tmp_path / "bb" / bb.BACKBONE_WEIGHTS)
-    from_file = bb.build_backbone("tiny", weights=weights_file, seed=5)
-    from_dir = bb.build_backbone("tiny", weights=str(tmp_path / "bb"))
+    from_file = bb.build_backbone(name, weights=weights_file, seed=5)
+    from_dir = bb.build_backbone(name, weights=str(tmp_path / "bb"))
     for a, b, c in zip(
-        tiny.get_weights(), from_file.get_weights(), from_dir.get_weights(), strict=True
+        net.get_weights(), from_file.get_weights(), from_dir.get_weights(), strict=True
     ):
         assert np.array_equal(a, b) and np.array_equal(a, c)
     desc = bb.describe_weights(weights_file)
@@ -119,7 +124,7 @@ def test_save_and_load_rebuild_the_identical_network(tiny, tmp_path):
         "sha256": hashlib.sha256(data).hexdigest(),
         "random": False,
     }
-    with pytest.raises(VistflowError, match="holds backbone 'tiny'"):
+    with pytest.raises(VistflowError, match=f"holds backbone '{name}'"):
         bb.build_backbone("mobilenet_v2", weights=str(tmp_path / "bb"))
 
 
