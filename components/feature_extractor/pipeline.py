@@ -1,9 +1,10 @@
 """Beam job: CNN features for every photo of the ingest Examples, each unique image extracted once.
 
-Examples (Split-*/ TFRecords of SequenceExamples) → unique image URIs → read + decode + resize
-(`vistflow.images`: graph-ready bytes, then the in-graph `decode_image` that the exported model
-runs too) → RunInference (`BackboneModelHandler`, fixed-size batches) → join back to their
-examples on the URI → sharded, sorted, gzipped TFRecords
+Examples (Split-*/ TFRecords of SequenceExamples) → unique image URIs, each with the stories that
+show it → read + decode + resize (`vistflow.images`: graph-ready bytes, then the in-graph
+`decode_image` that the exported model runs too) → RunInference (`BackboneModelHandler`,
+fixed-size batches) → fanned out to those stories and joined with them by shard → sharded,
+sorted, gzipped TFRecords
 `Split-<split>/data_tfrecord-SSSSS-of-NNNNN.gz` that ImportExampleGen and the TFX Trainer read as
 SequenceExamples.
 

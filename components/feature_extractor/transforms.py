@@ -1,5 +1,6 @@
 """The feature-extraction Beam transforms: read examples, decode each unique image once, run the
-backbone (RunInference), join features back to every story, write sharded TFRecords.
+backbone (RunInference), fan features out to every story that shows the image, write sharded
+TFRecords.
 
 `FeatureExtraction` composes them; `pipeline.extract_features` launches it and commits the output.
 """
@@ -141,16 +142,17 @@ class _DecodeImageFn(beam.DoFn):
         )
         self._count = 0
 
-    def process(self, uri: str):
+    def process(self, element):
+        uri = _uri_of(element)
         try:
             data = image_limits.read_file(uri, self._limits.max_bytes)
         except images.FileTooLarge as e:  # ingest checked it; it grew or was replaced since
             self._failed.inc()
-            yield pvalue.TaggedOutput(self.FAILED, (uri, f"too_large: {e}"))
+            yield pvalue.TaggedOutput(self.FAILED, (element, f"too_large: {e}"))
             return
         except Exception as e:  # any filesystem's not-found / permission / IO error
             self._failed.inc()
-            yield pvalue.TaggedOutput(self.FAILED, (uri, f"cannot read: {_reason(e)}"))
+            yield pvalue.TaggedOutput(self.FAILED, (element, f"cannot read: {_reason(e)}"))
             return
         self._bytes.inc(len(data))
         # The shared decoder: bytes the graph reads exactly as PIL does pass through, anything
@@ -162,12 +164,12 @@ class _DecodeImageFn(beam.DoFn):
         except images.ImageError as e:
             self._failed.inc()
             yield pvalue.TaggedOutput(
-                self.FAILED, (uri, f"cannot decode: {e.reason}: {_reason(e)}")
+                self.FAILED, (element, f"cannot decode: {e.reason}: {_reason(e)}")
             )
             return
         except self._errors as e:
             self._failed.inc()
-            yield pvalue.TaggedOutput(self.FAILED, (uri, f"cannot decode: {_reason(e)}"))
+            yield pvalue.TaggedOutput(self.FAILED, (element, f"cannot decode: {_reason(e)}"))
             return
         if ready is not data:
             self._converted.inc()
@@ -177,7 +179,12 @@ class _DecodeImageFn(beam.DoFn):
         self._count += 1
         if self._count % self._LOG_EVERY == 0:
             logger.info("decoded %d images in this worker", self._count)
-        yield uri, DecodedImage(pixels.numpy(), jpeg)
+        yield element, DecodedImage(pixels.numpy(), jpeg)
+
+
+def _uri_of(element) -> str:
+    """The image URI of a decode input: a URI, or (URI, what travels with it)."""
+    return element if isinstance(element, str) else element[0]
 
 
 def _reason(error: Exception) -> str:
@@ -192,7 +199,11 @@ def _reason(error: Exception) -> str:
 
 
 class DecodeImages(beam.PTransform):
-    """uri → main (uri, DecodedImage), `failed` (uri, reason), `converted` uri (went through PIL)."""
+    """uri → main (uri, DecodedImage), `failed` (uri, reason), `converted` uri (went through PIL).
+
+    An input may also be (uri, anything): it is then the key of both outputs, so what the caller
+    attaches (the stories that show the image) travels with the pixels and the features.
+    """
 
     def __init__(self, size: int, *, store_images: bool = False, jpeg_quality: int = 90):
         super().__init__()
@@ -211,8 +222,9 @@ class _ToStorageDtypeFn(beam.DoFn):
         self._dtype = dtype
         self._underflow = Metrics.counter(METRICS_NAMESPACE, "float16_underflow_values")
 
-    def process(self, item: tuple[str, PredictionResult]):
-        uri, result = item
+    def process(self, item: tuple[object, PredictionResult]):
+        key, result = item
+        uri = _uri_of(key)
         arrays = [result.inference["global"], result.inference["local"]]
         if self._dtype == "float16":
             half = [a.astype(np.float16) for a in arrays]
@@ -225,11 +237,14 @@ class _ToStorageDtypeFn(beam.DoFn):
             lost = sum(int(((h == 0) & (a != 0)).sum()) for a, h in zip(arrays, half, strict=True))
             self._underflow.inc(lost)
             arrays = half
-        yield uri, fe.ImageFeatures(arrays[0], arrays[1], result.example.jpeg)
+        yield key, fe.ImageFeatures(arrays[0], arrays[1], result.example.jpeg)
 
 
 class ExtractFeatures(beam.PTransform):
-    """(uri, DecodedImage) → (uri, ImageFeatures in the storage dtype), via RunInference."""
+    """(key, DecodedImage) → (key, ImageFeatures in the storage dtype), via RunInference.
+
+    The key is DecodeImages' (a uri, or (uri, what travels with it)).
+    """
 
     def __init__(self, backbone_dir: str, *, batch_size: int = 16, dtype: str = "float32"):
         super().__init__()
@@ -245,16 +260,13 @@ class ExtractFeatures(beam.PTransform):
 
 
 def _fan_out(element):
-    """(uri, {refs, features, failures}) → (example key, (position, uri, features | reason))."""
-    uri, grouped = element
-    features, failures = list(grouped["features"]), list(grouped["failures"])
-    if features:
-        value = features[0]
-    elif failures:
-        value = str(failures[0])
-    else:  # every referenced URI is decoded or failed: anything else is a bug, not bad data
-        raise RuntimeError(f"{uri}: neither features nor a failure came back")
-    for key, position in grouped["refs"]:
+    """((uri, refs), features | reason) → (example key, (position, uri, features | reason)).
+
+    The refs came with the image through decoding and inference, so the features reach their
+    stories without another shuffle keyed by uri.
+    """
+    (uri, refs), value = element
+    for key, position in refs:
         yield key, (position, uri, value)
 
 
@@ -339,8 +351,8 @@ def _feature_bytes_per_photo(spec: backbones.BackboneSpec, dtype: str) -> int:
 class AssembleShards(beam.PTransform):
     """Joins image features back to their examples and writes each split's sorted, gzipped shards.
 
-    Input: dict(examples=(key, serialized), refs=(uri, (key, position)), features=(uri,
-    ImageFeatures), failures=(uri, reason)). Every example is routed to its shard by its key
+    Input: dict(examples=(key, serialized), refs=(uri, (key, position)), photos=(key,
+    (position, uri, ImageFeatures | failure reason))). Every example is routed to its shard by its key
     (`_shard_of`) before the join, so one shuffle brings a shard's examples and photos together
     and the DoFn that assembles them writes the file: the assembled examples (the job's largest
     data: features x the photos' reuse) never cross a shuffle. A split's shard count is fixed, or
@@ -383,16 +395,11 @@ class AssembleShards(beam.PTransform):
             n = counts[key[0]]
             return (key[0], _shard_of(key, n), n), item
 
-        photos = (
-            {k: inputs[k] for k in ("refs", "features", "failures")}
-            | "Group by uri" >> beam.CoGroupByKey()
-            | "Fan out to examples" >> beam.FlatMap(_fan_out)
-        )
         counts = pvalue.AsDict(shard_counts)
         assembled = (
             {
                 "examples": inputs["examples"] | "Route examples" >> beam.Map(route, counts=counts),
-                "photos": photos | "Route photos" >> beam.Map(route, counts=counts),
+                "photos": inputs["photos"] | "Route photos" >> beam.Map(route, counts=counts),
             }
             | "Group by shard" >> beam.CoGroupByKey()
             | "Assemble and write"
@@ -436,18 +443,27 @@ class FeatureExtraction(beam.PTransform):
         spec = backbones.get_spec(cfg.backbone)
         raw = pbegin | "Read examples" >> ReadExamples(self._patterns)
         keyed = raw | "Key" >> KeyExamples()
-        uris = keyed.refs | "Uris" >> beam.Keys() | "Unique uris" >> beam.Distinct()
+        # Each unique image once, with the (example key, position) of every story that shows it.
+        uris = (
+            keyed.refs
+            | "Refs by uri" >> beam.GroupByKey()
+            | "Sorted refs" >> beam.MapTuple(lambda uri, refs: (uri, tuple(sorted(refs))))
+        )
         decoded = uris | "Decode images" >> DecodeImages(
             spec.input_size, store_images=cfg.store_images, jpeg_quality=cfg.jpeg_quality
         )
         features = decoded.images | "Extract features" >> ExtractFeatures(
             os.path.join(out, BACKBONE_DIR), batch_size=cfg.batch_size, dtype=cfg.dtype
         )
+        photos = (
+            (features, decoded.failed)
+            | "Features and failures" >> beam.Flatten()
+            | "Fan out to examples" >> beam.FlatMap(_fan_out)
+        )
         shards = {
             "examples": keyed.examples,
             "refs": keyed.refs,
-            "features": features,
-            "failures": decoded.failed,
+            "photos": photos,
         } | "Join and write" >> AssembleShards(
             spec,
             cfg.dtype,
@@ -458,7 +474,7 @@ class FeatureExtraction(beam.PTransform):
         )
 
         image_failures = decoded.failed | "Image failure records" >> beam.MapTuple(
-            lambda uri, reason: _failure("image", reason, uri=uri)
+            lambda key, reason: _failure("image", reason, uri=_uri_of(key))
         )
         _ = (
             (keyed.invalid, image_failures, shards["dropped"])

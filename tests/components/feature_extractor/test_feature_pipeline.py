@@ -177,8 +177,19 @@ def test_assemble_shards_restores_photo_order_and_drops_examples_with_failed_ima
             >> beam.Create(
                 [("a", (k1, 0)), ("b", (k1, 1)), ("a", (k1, 2)), ("c", (k2, 0)), ("d", (k2, 1))]
             ),
-            "features": p | "f" >> beam.Create(sorted(feats.items())),
-            "failures": p | "x" >> beam.Create([("d", "cannot decode: bad")]),
+            # What decoding and inference hand on: each image with the stories that show it,
+            # and its features or its failure.
+            "photos": p
+            | "photos"
+            >> beam.Create(
+                [
+                    (("a", ((k1, 0), (k1, 2))), feats["a"]),
+                    (("b", ((k1, 1),)), feats["b"]),
+                    (("c", ((k2, 0),)), feats["c"]),
+                    (("d", ((k2, 1),)), "cannot decode: bad"),
+                ]
+            )
+            | "fan out" >> beam.FlatMap(fxt._fan_out),
         } | fxt.AssembleShards(
             TINY, "float32", str(tmp_path), num_shards=0, shard_mb=1, compression_level=1
         )
@@ -221,8 +232,9 @@ def test_assemble_shards_sorts_by_id_into_fixed_shards(tmp_path):
         out = {
             "examples": p | "ex" >> beam.Create(keyed[::-1]),
             "refs": p | "refs" >> beam.Create(refs),
-            "features": p | "f" >> beam.Create([("u", _fake_features(0))]),
-            "failures": p | "x" >> beam.Create([]),
+            "photos": p
+            | "photos" >> beam.Create([(("u", tuple(r for _, r in refs)), _fake_features(0))])
+            | "fan out" >> beam.FlatMap(fxt._fan_out),
         } | fxt.AssembleShards(
             TINY, "float32", str(tmp_path), num_shards=3, shard_mb=1, compression_level=6
         )
