@@ -39,11 +39,6 @@ WRITING_DIR = "_writing"
 SHARD_NAME = "data_tfrecord-{shard:05d}-of-{num_shards:05d}.gz"
 
 
-# ---------------------------------------------------------------------------------------------
-# Transforms
-# ---------------------------------------------------------------------------------------------
-
-
 def _failure(kind: str, reason: str, *, split: str = "", id: str = "", uri: str = "") -> dict:
     return {"kind": kind, "split": split, "id": id, "uri": uri, "reason": reason}
 
@@ -99,11 +94,6 @@ class KeyExamples(beam.PTransform):
         return examples | "Key examples" >> beam.ParDo(_KeyExampleFn()).with_outputs(
             _KeyExampleFn.INVALID, _KeyExampleFn.REFS, main="examples"
         )
-
-
-def pil_to_png(data: bytes) -> bytes:
-    """Graph-ready bytes of any image PIL reads (kept for callers; see vistflow.images)."""
-    return images.graph_ready_bytes(data)
 
 
 class _DecodeImageFn(beam.DoFn):
