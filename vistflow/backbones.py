@@ -150,7 +150,9 @@ def _seeded(seed: int):
     return _Ctx()
 
 
-def _build_tiny(spec: BackboneSpec, seed: int):
+def _seeded_cnn(spec: BackboneSpec, seed: int, name: str, blocks, batch_norm: bool):
+    """Our own CNN: 3x3 convolutions `blocks` ((filters, stride), ...) → local grid; global
+    average pool → fc → global vector. Layer i is seeded from `seed`, so a seed is a network."""
     import keras
 
     def init(i: int):
@@ -158,53 +160,38 @@ def _build_tiny(spec: BackboneSpec, seed: int):
 
     inputs = keras.Input((spec.input_size, spec.input_size, 3), name="image")
     x = _preprocess_layer_class()("unit", name="preprocess")(inputs)
-    for i, filters in enumerate((16, 32, spec.local_shape[2])):
-        x = keras.layers.Conv2D(
-            filters,
-            3,
-            strides=2,
-            padding="same",
-            activation="relu",
-            kernel_initializer=init(i),
-            name=f"conv{i + 1}",
-        )(x)
-    local = x
-    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(local)
-    glob = keras.layers.Dense(
-        spec.global_dim, activation="relu", kernel_initializer=init(9), name="fc"
-    )(pooled)
-    return keras.Model(inputs, {"global": glob, "local": local}, name="tiny")
-
-
-def _build_small(spec: BackboneSpec, seed: int):
-    import keras
-
-    inputs = keras.Input((spec.input_size, spec.input_size, 3), name="image")
-    x = _preprocess_layer_class()("unit", name="preprocess")(inputs)
-    # 64 -> 8 in three stride-2 steps, with a stride-1 conv before the first two so objects a
-    # few pixels wide are seen at full resolution; batch norm lets it train from scratch.
-    blocks = ((24, 1), (32, 2), (48, 1), (64, 2), (spec.local_shape[2], 2))
     for i, (filters, stride) in enumerate(blocks):
         x = keras.layers.Conv2D(
             filters,
             3,
             strides=stride,
             padding="same",
-            use_bias=False,
-            kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 1000 + i),
+            use_bias=not batch_norm,
+            activation=None if batch_norm else "relu",
+            kernel_initializer=init(i),
             name=f"conv{i + 1}",
         )(x)
-        x = keras.layers.BatchNormalization(name=f"bn{i + 1}")(x)
-        x = keras.layers.ReLU(name=f"relu{i + 1}")(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization(name=f"bn{i + 1}")(x)
+            x = keras.layers.ReLU(name=f"relu{i + 1}")(x)
     local = x
     pooled = keras.layers.GlobalAveragePooling2D(name="pool")(local)
     glob = keras.layers.Dense(
-        spec.global_dim,
-        activation="relu",
-        kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 1000 + 9),
-        name="fc",
+        spec.global_dim, activation="relu", kernel_initializer=init(9), name="fc"
     )(pooled)
-    return keras.Model(inputs, {"global": glob, "local": local}, name="small")
+    return keras.Model(inputs, {"global": glob, "local": local}, name=name)
+
+
+def _build_tiny(spec: BackboneSpec, seed: int):
+    blocks = ((16, 2), (32, 2), (spec.local_shape[2], 2))
+    return _seeded_cnn(spec, seed, "tiny", blocks, batch_norm=False)
+
+
+def _build_small(spec: BackboneSpec, seed: int):
+    # 64 -> 8 in three stride-2 steps, with a stride-1 conv before the first two so objects a
+    # few pixels wide are seen at full resolution; batch norm lets it train from scratch.
+    blocks = ((24, 1), (32, 2), (48, 1), (64, 2), (spec.local_shape[2], 2))
+    return _seeded_cnn(spec, seed, "small", blocks, batch_norm=True)
 
 
 # Our own networks: built from a seed, their weights saved and loaded whole.
