@@ -243,3 +243,41 @@ def test_joint_fine_tuning_exports_image_signatures_only(dii_artifact, tmp_path)
     images = info["examples"]["val"][0][0]
     story = loaded.signatures["story"](images=tf.constant([images]))
     assert story["sentences"].shape == (1, 5)
+
+
+def test_joint_fine_tuning_keeps_the_cnns_batch_norm_statistics(tmp_path):
+    """001 on a CNN with batch norm (the demo's `small`, every ImageNet backbone): the CNN's
+    weights learn, but its batch-norm statistics stay the extractor's. Keras's fine-tuning rule
+    (BN in inference mode): caption batches of a few photos must not overwrite the statistics
+    pretraining learned, and the features the model trains on are the ones it serves."""
+    import tensorflow as tf
+    from trainer_testdata import write_artifact
+
+    from trainer.export import read_metadata
+    from trainer.hparams import HParams
+    from trainer.train import train
+
+    root = str(tmp_path / "features")
+    info = write_artifact(
+        root, task="dii", stories={"train": 4, "val": 2}, seed=3, with_image_bytes=True,
+        backbone="small",
+    )  # fmt: skip
+    hp = HParams.from_config(
+        {**TINY_HP, "model": "show_tell", "fine_tune_cnn": True, "epochs": 2, "patience": 2}
+    )
+    result = train(split_pattern(root, "train"), split_pattern(root, "val"), str(tmp_path), hp)
+    meta = read_metadata(result.export_dir)
+    reader = tf.train.load_checkpoint(os.path.join(result.export_dir, "variables", "variables"))
+
+    def tuned(name: str) -> np.ndarray:
+        index = meta["model_variables"].index(name)
+        return reader.get_tensor(f"model_variables/{index}/.ATTRIBUTES/VARIABLE_VALUE")
+
+    original = info["backbone"]
+    for i in range(1, 6):
+        bn = original.get_layer(f"bn{i}")
+        np.testing.assert_array_equal(tuned(f"bn{i}/moving_mean"), bn.moving_mean.numpy())
+        np.testing.assert_array_equal(tuned(f"bn{i}/moving_variance"), bn.moving_variance.numpy())
+        kernel = original.get_layer(f"conv{i}").kernel.numpy()
+        assert not np.allclose(tuned(f"conv{i}/kernel"), kernel), f"conv{i} did not learn"
+    assert result.history[-1]["token_nll"] < result.history[0]["token_nll"]

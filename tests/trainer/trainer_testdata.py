@@ -61,8 +61,11 @@ def write_artifact(
     photos: int = 5,
     extra_words: dict[str, list[str]] | None = None,
     with_image_bytes: bool = False,
+    backbone: str = "tiny",
 ) -> dict:
     """Write `<root>/Split-<split>/data_tfrecord-00000-of-00001.gz` and `<root>/backbone/`.
+
+    `backbone`: a seeded network (`tiny`, or `small`, which has batch norm).
 
     Returns {"backbone": model, "spec": spec, "examples": {split: [(images, global, local)]}}.
     """
@@ -72,8 +75,8 @@ def write_artifact(
     from vistflow import example_format as ef
 
     rng = np.random.default_rng(seed)
-    model = backbones.build_backbone("tiny", weights="random", seed=0)
-    spec = backbones.get_spec("tiny")
+    model = backbones.build_backbone(backbone, weights="random", seed=0)
+    spec = backbones.get_spec(backbone)
     backbones.save_backbone(
         model, spec, backbones.describe_weights("random"), os.path.join(root, "backbone")
     )
@@ -103,7 +106,7 @@ def write_artifact(
                 ctx[ef.ID].bytes_list.value.append(f"{split}-{s}".encode())
                 ctx[ef.TASK].bytes_list.value.append(task.encode())
                 ctx[ef.SPLIT].bytes_list.value.append(split.encode())
-                ctx[ef.BACKBONE].bytes_list.value.append(b"tiny")
+                ctx[ef.BACKBONE].bytes_list.value.append(backbone.encode())
                 ctx[ef.GLOBAL_DIM].int64_list.value.append(spec.global_dim)
                 ctx[ef.LOCAL_SHAPE].int64_list.value.extend(spec.local_shape)
                 fl = ex.feature_lists.feature_list

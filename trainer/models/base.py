@@ -87,7 +87,10 @@ class CaptionModel(keras.Model):
         images = inputs[IMAGE]
         lead = ops.shape(images)[:-3]
         flat = ops.reshape(images, (-1, *images.shape[-3:]))
-        out = self.backbone(flat, training=training)
+        # Always inference mode, also while fine-tuning (Keras's rule for BatchNormalization):
+        # the CNN's weights still learn, but batches of a few caption photos never overwrite the
+        # batch-norm statistics it was pretrained with, and it trains on the features it serves.
+        out = self.backbone(flat, training=False)
         h, w, c = self.info.local_shape
         return {
             GLOBAL: ops.reshape(out["global"], (*lead, self.info.global_dim)),
