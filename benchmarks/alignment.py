@@ -1,7 +1,7 @@
 """Reference 002 (Karpathy & Fei-Fei) on the embedded synthetic data: retrieval, grounding, m-RNN.
 
 Run: `python -m benchmarks.alignment [--stories 300] [--seed 11] [--work DIR]
-[--backbone-weights concept|random]`. Prints tables and the goals of issue 13 item 5, then one
+[--backbone-weights concept|random] [--backbone tiny|small]`. Prints tables and the goals of issue 13 item 5, then one
 JSON line (the last stdout line, as every benchmark here).
 
 Data (fixed, deterministic): `vistflow.synth` with `--stories` stories; every DII photo becomes
@@ -130,7 +130,9 @@ def dii_to_karpathy(vist_root: str, out_json: str) -> int:
     return write_karpathy_file(out_json, images(), dataset="vistflow-synth-dii")
 
 
-def build_features(work: Path, stories: int, seed: int, backbone_weights: str = "random") -> dict:
+def build_features(
+    work: Path, stories: int, seed: int, backbone_weights: str = "random", backbone: str = "tiny"
+) -> dict:
     from components.feature_extractor.options import ExtractionConfig
     from components.feature_extractor.pipeline import extract_features
     from components.vist_example_gen.options import IngestConfig
@@ -148,14 +150,17 @@ def build_features(work: Path, stories: int, seed: int, backbone_weights: str = 
         str(work / "ingest"),
     )
     t2 = time.time()
-    extraction = ExtractionConfig(backbone="tiny")
+    extraction = ExtractionConfig(backbone=backbone)
     concepts = None
     if backbone_weights == "concept":
         # From the same seeded random weights the random features use; train/val only.
         concepts = concept_backbone.pretrain(
-            str(work / "ingest" / "examples"), str(work / "concepts"), seed=extraction.seed
+            str(work / "ingest" / "examples"),
+            str(work / "concepts"),
+            seed=extraction.seed,
+            backbone=backbone,
         )
-        extraction = ExtractionConfig(backbone="tiny", weights=concepts["weights"])
+        extraction = ExtractionConfig(backbone=backbone, weights=concepts["weights"])
     t_concepts = time.time()
     meta = extract_features(
         str(work / "ingest" / "examples"),
@@ -171,7 +176,7 @@ def build_features(work: Path, stories: int, seed: int, backbone_weights: str = 
         "karpathy_images": n,
         "accepted": accepted,
         "features_written": {s: v["examples_written"] for s, v in meta["splits"].items()},
-        "backbone": f"tiny, {meta['weights']}",
+        "backbone": f"{backbone}, {meta['weights']}",
         "backbone_weights": backbone_weights,
         "concept_pretraining": concepts,
         "seconds": {
@@ -291,12 +296,17 @@ def main(argv=None) -> int:
     data_file = work / "data.json"
     if args.reuse_data and data_file.exists():
         data = json.loads(data_file.read_text())
-        had = (data.get("stories"), data.get("seed"), data.get("backbone_weights", "random"))
-        if had != (args.stories, args.seed, args.backbone_weights):
-            raise SystemExit(f"{work}: its data is for stories/seed/backbone weights {had}")
+        had = (
+            data.get("stories"),
+            data.get("seed"),
+            data.get("backbone_weights", "random"),
+            data.get("backbone", "tiny").split(",")[0],
+        )
+        if had != (args.stories, args.seed, args.backbone_weights, args.backbone):
+            raise SystemExit(f"{work}: its data is for stories/seed/weights/backbone {had}")
     else:
         data = {
-            **build_features(work, args.stories, args.seed, args.backbone_weights),
+            **build_features(work, args.stories, args.seed, args.backbone_weights, args.backbone),
             "stories": args.stories,
             "seed": args.seed,
         }

@@ -1,11 +1,12 @@
 """Caption quality of the references' models on the embedded synthetic VIST data, claims side by side.
 
 `python -m benchmarks.quality [--stories N] [--seeds 0,1,2] [--epochs 20] [--meteor none|java]
-[--backbone-weights concept|random] [--no-fine-tune]`
+[--backbone-weights concept|random] [--backbone tiny|small] [--no-fine-tune]`
 
 Pipeline (fixed data seed): synth dataset -> `vistflow ingest` -> concept pretraining of the tiny
-backbone on the train split (default, issue 13; benchmarks/concept_backbone.py, the pipeline's
-ConceptPretrainer code and defaults) -> `vistflow features --backbone tiny --weights
+backbone (`--backbone small`: the demo's) on the train split (default, issue 13;
+benchmarks/concept_backbone.py, the pipeline's ConceptPretrainer code and defaults) ->
+`vistflow features --backbone tiny --weights
 <concepts>/backbone` (`--backbone-weights random`: the seeded random weights instead) -> train
 every model once per training seed with the SAME small hparams and epoch budget -> decode the
 test split per story (greedy and beam 7) -> score per-photo sentences (id = "<story>/<position>",
@@ -206,7 +207,9 @@ def main(argv=None) -> int:
     os.makedirs(work, exist_ok=True)
     runs: dict[str, dict[int, dict]] = {}  # name -> seed -> run_model row
     try:
-        data = prepare_data(work, args.stories, args.seed, args.fine_tune, args.backbone_weights)
+        data = prepare_data(
+            work, args.stories, args.seed, args.fine_tune, args.backbone_weights, args.backbone
+        )
         split_data = load_split(data["features"], args.split)
         baselines = baseline_rows(load_split(data["features"], "train"), split_data, args)
         ft_split = None
@@ -400,6 +403,7 @@ def main(argv=None) -> int:
         "scored_stories": n,
         "meteor": args.meteor,
         "backbone_weights": args.backbone_weights,
+        "backbone": args.backbone,
         "concept_pretraining": data["concept_pretraining"],
         "hparams": hparams_config("<model>", args.epochs, "<seed>"),
         "models": rows,

@@ -25,7 +25,12 @@ def _cli(*args: str) -> None:
 
 
 def prepare_data(
-    work: str, stories: int, seed: int, store_images: bool, backbone_weights: str = "random"
+    work: str,
+    stories: int,
+    seed: int,
+    store_images: bool,
+    backbone_weights: str = "random",
+    backbone: str = "tiny",
 ) -> dict:
     from vistflow.synth import generate
 
@@ -49,7 +54,7 @@ def prepare_data(
         # The pipeline's concept stage on this data's train split (val scores it), from the same
         # seeded random weights the random features use; the features are extracted with it.
         out["concept_pretraining"] = concept_backbone.pretrain(
-            examples, os.path.join(work, "concepts"), seed=seed
+            examples, os.path.join(work, "concepts"), seed=seed, backbone=backbone
         )
         weights = out["concept_pretraining"]["weights"]
     # Frozen-CNN features, and with --fine-tune the same plus the resized images (joint CNN).
@@ -63,7 +68,7 @@ def prepare_data(
             "--out",
             out[key],
             "--backbone",
-            "tiny",
+            backbone,
             "--weights",
             weights,
             "--seed",
