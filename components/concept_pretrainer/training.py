@@ -101,15 +101,30 @@ def frequency_baseline(train_labels: np.ndarray, n: int) -> np.ndarray:
     return pred
 
 
-def _classifier(backbone, prior: np.ndarray, dropout: float, seed: int):
+def _nested_layers(model):
+    """Every layer of `model`, inside nested models too (an application wrapped in a model)."""
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _nested_layers(layer)
+
+
+def _classifier(backbone, prior: np.ndarray, dropout: float, seed: int, *, pretrained: bool):
     """backbone -> global -> dropout -> dense(K, sigmoid), the bias at the concepts' log-odds.
 
     Starting from the priors (not 0.5) skips the long first phase in which a rare-label head
-    only learns word frequencies and passes the backbone almost no gradient.
+    only learns word frequencies and passes the backbone almost no gradient. A `pretrained`
+    backbone (ImageNet or earlier weights) is fine-tuned with its batch-norm layers frozen
+    (Keras's fine-tuning rule; a frozen BatchNormalization runs in inference mode): its
+    statistics are kept, the rest learns. From random weights they are learned.
     """
     import keras
 
     prior = np.clip(prior, 1e-4, 1 - 1e-4)
+    if pretrained:
+        for layer in _nested_layers(backbone):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
 
     inputs = keras.Input(backbone.input_shape[1:], name="image")
     glob = backbone(inputs)["global"]
@@ -220,7 +235,9 @@ def train_concepts(
         val_rows = np.array([i for i, u in enumerate(val.uris) if u not in val_failed], np.int64)
 
         net = backbones.build_backbone(backbone, weights=weights, seed=seed)
-        model = _classifier(net, train_y[train_rows].mean(0), config.dropout, seed)
+        model = _classifier(
+            net, train_y[train_rows].mean(0), config.dropout, seed, pretrained=weights != "random"
+        )
         model.compile(
             optimizer=keras.optimizers.Adam(config.learning_rate),
             loss="binary_crossentropy",

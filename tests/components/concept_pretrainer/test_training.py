@@ -84,3 +84,33 @@ def test_unknown_config_key_is_named():
 
     with pytest.raises(VistflowError, match="epoch"):
         ConceptConfig.from_dict({"epoch": 3})
+
+
+@pytest.mark.parametrize("start", ["random", "pretrained"])
+def test_batch_norm_statistics_are_learned_from_random_and_kept_when_fine_tuning(start, tmp_path):
+    """From random weights the CNN's batch-norm statistics are learned; from given weights
+    (ImageNet, an earlier concept model) they are kept, as Keras's fine-tuning guide requires,
+    while the weights still learn."""
+    from components.concept_pretrainer.photos import split_patterns
+    from vistflow import backbones
+
+    examples = write_examples(str(tmp_path), stories={"train": 8, "val": 4})
+    spec = backbones.get_spec("small")
+    weights = "random"
+    if start == "pretrained":
+        weights = str(tmp_path / "given")
+        given = backbones.build_backbone("small", weights="random", seed=5)
+        backbones.save_backbone(given, spec, backbones.describe_weights("random", 5), weights)
+    base = backbones.build_backbone("small", weights=weights, seed=1)
+    out = str(tmp_path / "model")
+    config = ConceptConfig(epochs=1, min_count=1)
+    train_concepts(
+        split_patterns(examples), out, backbone="small", weights=weights, seed=1, config=config
+    )
+    learned = backbones.build_backbone("small", weights=os.path.join(out, "backbone"))
+    for i in range(1, 6):
+        before, after = base.get_layer(f"bn{i}"), learned.get_layer(f"bn{i}")
+        kept = np.array_equal(before.moving_mean.numpy(), after.moving_mean.numpy())
+        assert kept == (start == "pretrained"), f"bn{i}"
+        conv = f"conv{i}"
+        assert not np.allclose(base.get_layer(conv).kernel, learned.get_layer(conv).kernel), conv
