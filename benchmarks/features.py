@@ -8,6 +8,7 @@ All figures come from ONE run on the same generated images and are printed as JS
   unique_images_per_extraction                                                   (goal 1.0)
   bytes_per_story             float32 vs float16 storage (gzipped shards on disk, and raw)
   gzip_level_0                the same steady-state/whole-run ratios with stored (level 0) shards
+  float16                     the same ratios with float16 storage (--float16), level as above
   layouts                     the story layout this job writes vs each unique photo's features
                               stored once, keyed by photo: disk bytes per story, and the cost of
                               reading (and for photo-keyed, joining) the features at train time
@@ -128,38 +129,6 @@ def _bare_backbone(backbone_dir: str, images: np.ndarray, batch_size: int, round
     return n / best, keras_predict, model.model
 
 
-def _float16_bytes(f32_dir: Path, spec, level: int) -> tuple[int, int]:
-    """(gzipped, raw) bytes of the float32 run's examples re-encoded as the --float16 job writes them.
-
-    The float16 job casts the same model outputs and goes through the same `add_features` and
-    TFRecord writer, so this measures its bytes without running the CNN a second time.
-    """
-    import tensorflow as tf
-
-    from components.feature_extractor import feature_examples as fe
-    from vistflow.feature_parsing import parse_feature_example
-
-    raw = gz = 0
-    options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=level)
-    for shard in sorted(f32_dir.glob("Split-*/*.gz")):
-        out = shard.with_suffix(".f16")
-        with tf.io.TFRecordWriter(str(out), options) as writer:
-            for record in tf.data.TFRecordDataset(str(shard), compression_type="GZIP"):
-                ex = parse_feature_example(record, spec)
-                photos = [
-                    fe.ImageFeatures(g.astype(np.float16), loc.astype(np.float16))
-                    for g, loc in zip(
-                        ex["global_features"].numpy(), ex["local_features"].numpy(), strict=True
-                    )
-                ]
-                serialized = fe.add_features(record.numpy(), photos, spec, "float16")
-                raw += len(serialized)
-                writer.write(serialized)
-        gz += out.stat().st_size
-        out.unlink()
-    return gz, raw
-
-
 def _story_layout_read(out: Path, spec) -> float:
     """Stories/s of the trainer's read of the story layout: gunzip + parse every shard."""
     import tensorflow as tf
@@ -275,8 +244,12 @@ def run(args: argparse.Namespace) -> dict:
         },
     }
 
-    def extract(examples_dir: Path, out: str, level: int = args.compression_level):
-        cfg = ExtractionConfig(args.backbone, batch_size=args.batch_size, compression_level=level)
+    def extract(
+        examples_dir: Path, out: str, level: int = args.compression_level, dtype: str = "float32"
+    ):
+        cfg = ExtractionConfig(
+            args.backbone, batch_size=args.batch_size, compression_level=level, dtype=dtype
+        )
         t = time.perf_counter()
         meta = extract_features(str(examples_dir), out, cfg, beam_args=["--runner=DirectRunner"])
         return meta, time.perf_counter() - t
@@ -312,11 +285,19 @@ def run(args: argparse.Namespace) -> dict:
         meta0, t_full = extract(examples, str(work / f"gz0_{r}"), 0)
         smalls0.append(t_small)
         fulls0.append(t_full)
+    # And with float16 storage (--float16): half the bytes to serialize, gzip and write.
+    smalls16, fulls16 = [], []
+    for r in range(args.repeats):
+        meta16_small, t_small = extract(
+            examples_small, str(work / f"f16_small{r}"), dtype="float16"
+        )
+        meta16, t_full = extract(examples, str(work / f"f16_{r}"), dtype="float16")
+        smalls16.append(t_small)
+        fulls16.append(t_full)
     bare_after, keras_predict, model = _bare_backbone(
         str(work / "f32" / BACKBONE_DIR), decoded, args.batch_size
     )
     bare = max(bare_before, bare_after)
-    f16_gz, f16_raw = _float16_bytes(work / "f32", spec, args.compression_level)
     flops = _backbone_flops_per_image(model, spec.input_size)
     # Best of two: the machine's limit is what it reaches when nobody else is using it.
     peak = max(peak_before, _matmul_gflops())
@@ -331,6 +312,8 @@ def run(args: argparse.Namespace) -> dict:
     stories = sum(s["examples_written"] for s in meta32["splits"].values())
     marginal0 = (unique - meta0_small["images"]["unique"]) / (min(fulls0) - min(smalls0))
     whole0 = unique / (min(fulls0) - build_save_s)
+    marginal16 = (unique - meta16_small["images"]["unique"]) / (min(fulls16) - min(smalls16))
+    whole16 = unique / (min(fulls16) - build_save_s)
     story_read = _story_layout_read(work / "f32", spec)
     photo_keyed = _photo_keyed_layout(work / "f32", examples, spec, args.compression_level)
 
@@ -365,9 +348,9 @@ def run(args: argparse.Namespace) -> dict:
             "model_executions": meta32["images"]["model_executions"],
             "bytes_per_story": {
                 "float32": round(disk_bytes(work / "f32") / stories),
-                "float16": round(f16_gz / stories),
+                "float16": round(disk_bytes(work / "f16_0") / stories),
                 "float32_uncompressed": round(meta32["splits"]["train"]["bytes"] / stories),
-                "float16_uncompressed": round(f16_raw / stories),
+                "float16_uncompressed": round(meta16["splits"]["train"]["bytes"] / stories),
             },
             "gzip_level": args.compression_level,
             "gzip_level_0": {
@@ -378,6 +361,14 @@ def run(args: argparse.Namespace) -> dict:
                     "full": [round(t - build_save_s, 2) for t in fulls0],
                 },
                 "bytes_per_story": round(disk_bytes(work / "gz0_0") / stories),
+            },
+            "float16": {
+                "pipeline_vs_bare_backbone": round(marginal16 / bare, 3),
+                "pipeline_vs_bare_backbone_whole_run": round(whole16 / bare, 3),
+                "pipeline_seconds_all_runs": {
+                    "small": [round(t - build_save_s, 2) for t in smalls16],
+                    "full": [round(t - build_save_s, 2) for t in fulls16],
+                },
             },
             "layouts": {
                 "chosen": "story",
