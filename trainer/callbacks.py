@@ -15,6 +15,7 @@ with the same optimizer step count as an uninterrupted run.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -171,8 +172,7 @@ def plot_history(history: list[dict], path: str, title: str) -> None:
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    local = path if "://" not in path else os.path.join(tempfile.mkdtemp(), "loss.png")
-    fig.savefig(local)
+    png = io.BytesIO()  # rendered in memory: no local temp file to leak beside a remote path
+    fig.savefig(png, format="png")
     plt.close(fig)
-    if local != path:
-        tf.io.gfile.copy(local, path, overwrite=True)
+    write_file_atomic(path, png.getvalue())

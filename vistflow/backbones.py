@@ -345,7 +345,8 @@ def _build_imagenet(spec: BackboneSpec):
 
 def _load_weights(model, path: str) -> None:
     try:
-        model.load_weights(_local_copy(path))
+        with _local_copy(path) as local:
+            model.load_weights(local)
     except (ValueError, OSError) as e:
         raise VistflowError(f"{path}: cannot load weights into backbone {model.name}: {e}") from e
 

@@ -7,9 +7,12 @@ fit is a VistflowError naming the file, what it holds and what was expected.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -77,9 +80,13 @@ def _load_keras_weights_file(base, spec: BackboneSpec, path: str) -> None:
     Keras versions and sessions); the file's top is dropped when the backbone has none. Anything
     else is a VistflowError naming the file, what it holds and what the backbone expected.
     """
+    with _local_copy(path) as local:
+        _load_local_keras_weights_file(base, spec, path, local)
+
+
+def _load_local_keras_weights_file(base, spec: BackboneSpec, path: str, local: str) -> None:
     import h5py
 
-    local = _local_copy(path)
     expected = _expected_keras_files(spec.name)
     if not h5py.is_hdf5(local):
         raise VistflowError(
@@ -176,12 +183,19 @@ def cached_imagenet_file(name: str) -> str | None:
     return None
 
 
-def _local_copy(path: str) -> str:
-    """h5py needs a local file: copy remote (gs://, s3://, hdfs://) weights to a temp dir."""
+@contextlib.contextmanager
+def _local_copy(path: str) -> Iterator[str]:
+    """h5py needs a local file: remote (gs://, s3://, hdfs://) weights are copied to a temp dir,
+    removed on exit (a vgg16 file is 0.5 GB)."""
     import tensorflow as tf
 
     if "://" not in path:
-        return path
-    local = os.path.join(tempfile.mkdtemp(prefix="vistflow-weights-"), os.path.basename(path))
-    tf.io.gfile.copy(path, local, overwrite=True)
-    return local
+        yield path
+        return
+    tmp = tempfile.mkdtemp(prefix="vistflow-weights-")
+    try:
+        local = os.path.join(tmp, os.path.basename(path))
+        tf.io.gfile.copy(path, local, overwrite=True)
+        yield local
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

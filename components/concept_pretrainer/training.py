@@ -14,6 +14,7 @@ photo), so "it learned" means far above what word frequencies alone give.
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import os
 import tempfile
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from vistflow import outputs
 from vistflow.errors import VistflowError
 
 from . import concepts as concepts_lib
@@ -345,11 +347,9 @@ def _write(out_dir: str, net, spec, model, vocab, result: dict[str, Any]) -> Non
     }
     backbones.save_backbone(net, spec, desc, os.path.join(out_dir, BACKBONE_DIR))
     kernel, bias = model.get_layer("concepts").get_weights()
-    local = tempfile.mkdtemp(prefix="vistflow-head-")
-    np.savez(
-        os.path.join(local, HEAD_WEIGHTS), kernel=kernel, bias=bias, words=np.array(vocab.words)
-    )
-    tf.io.gfile.copy(os.path.join(local, HEAD_WEIGHTS), os.path.join(out_dir, HEAD_WEIGHTS), True)
+    head = io.BytesIO()
+    np.savez(head, kernel=kernel, bias=bias, words=np.array(vocab.words))
+    outputs.write_file_atomic(os.path.join(out_dir, HEAD_WEIGHTS), head.getvalue())
     with tf.io.gfile.GFile(os.path.join(out_dir, CONCEPTS_JSON), "w") as f:
         f.write(json.dumps(result, indent=1, sort_keys=True, default=str) + "\n")
 

@@ -87,10 +87,14 @@ def test_unknown_config_key_is_named():
 
 
 @pytest.mark.parametrize("start", ["random", "pretrained"])
-def test_batch_norm_statistics_are_learned_from_random_and_kept_when_fine_tuning(start, tmp_path):
+def test_batch_norm_statistics_are_learned_from_random_and_kept_when_fine_tuning(
+    start, tmp_path, monkeypatch
+):
     """From random weights the CNN's batch-norm statistics are learned; from given weights
     (ImageNet, an earlier concept model) they are kept, as Keras's fine-tuning guide requires,
-    while the weights still learn."""
+    while the weights still learn. The stage leaves no temp files behind."""
+    import tempfile
+
     from components.concept_pretrainer.photos import split_patterns
     from vistflow import backbones
 
@@ -104,9 +108,15 @@ def test_batch_norm_statistics_are_learned_from_random_and_kept_when_fine_tuning
     base = backbones.build_backbone("small", weights=weights, seed=1)
     out = str(tmp_path / "model")
     config = ConceptConfig(epochs=1, min_count=1)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     train_concepts(
         split_patterns(examples), out, backbone="small", weights=weights, seed=1, config=config
     )
+    # TensorFlow's autograph keeps its generated sources there on purpose; nothing else may stay.
+    left = [p.name for p in scratch.iterdir() if not p.name.startswith("__autograph_generated")]
+    assert left == []
     learned = backbones.build_backbone("small", weights=os.path.join(out, "backbone"))
     for i in range(1, 6):
         before, after = base.get_layer(f"bn{i}"), learned.get_layer(f"bn{i}")

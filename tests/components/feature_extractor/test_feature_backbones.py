@@ -160,3 +160,24 @@ def test_decode_image_converts_every_mode_to_rgb_and_resizes():
     ref = np.asarray(pal.convert("RGB").resize((8, 8), Image.BILINEAR), np.float32)
     assert decoded.shape == (8, 8, 3)
     assert np.abs(decoded - ref).mean() < 12  # same picture; the two resamplers differ slightly
+
+
+def test_weights_on_a_bucket_load_without_leaving_a_local_copy(seeded, tmp_path, monkeypatch):
+    """h5py reads local files only: a bucket's weights file is copied to a temp dir, which goes
+    when the load is done (`ram://` stands in for gs:// or s3://)."""
+    import tempfile
+    import uuid
+
+    import tensorflow as tf
+
+    name, net = seeded
+    bb.save_backbone(net, bb.SPECS[name], bb.describe_weights("random", 0), str(tmp_path / "bb"))
+    remote = f"ram://weights-{uuid.uuid4().hex[:8]}/{bb.BACKBONE_WEIGHTS}"
+    tf.io.gfile.copy(str(tmp_path / "bb" / bb.BACKBONE_WEIGHTS), remote)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    model = bb.build_backbone(name, weights=remote, seed=5)
+    for a, b in zip(net.get_weights(), model.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    assert list(scratch.iterdir()) == []
