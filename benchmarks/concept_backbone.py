@@ -15,8 +15,9 @@ import os
 import shutil
 import time
 
+from vistflow.backbones import SEEDED_BACKBONES
+
 CHOICES = ("concept", "random")
-SEEDED = ("tiny", "small")  # the seeded backbones a benchmark can build without a download
 DEFAULT = "concept"
 
 
@@ -31,7 +32,7 @@ def add_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backbone",
         default="tiny",
-        choices=SEEDED,
+        choices=SEEDED_BACKBONES,
         help="the seeded CNN: tiny (default, the measured budget) or small (the demo's; its "
         "concept stage takes ~2 minutes longer)",
     )

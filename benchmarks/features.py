@@ -269,53 +269,62 @@ def run(args: argparse.Namespace) -> dict:
     decoded = np.stack([decode(p.read_bytes()).numpy() for p in image_paths])
     # Bare backbone before and after the jobs; the best of the two (same rule as the jobs).
     bare_before, _, _ = _bare_backbone(str(work / "bb"), decoded, args.batch_size)
-    # Best of --repeats (alternating sizes): on a shared machine the least-disturbed run is the
-    # one that measures the job rather than its neighbours.
-    smalls, fulls = [], []
-    for r in range(args.repeats):
-        meta_small, t_small = extract(examples_small, str(work / f"f32_small{r}"))
-        meta32, t_full = extract(examples, str(work / ("f32" if r == 0 else f"f32_{r}")))
-        smalls.append(t_small)
-        fulls.append(t_full)
-    total_small, total32 = min(smalls), min(fulls)
-    # The same pair with stored (level 0) shards: what the gzip costs, side by side.
-    smalls0, fulls0 = [], []
-    for r in range(args.repeats):
-        meta0_small, t_small = extract(examples_small, str(work / f"gz0_small{r}"), 0)
-        meta0, t_full = extract(examples, str(work / f"gz0_{r}"), 0)
-        smalls0.append(t_small)
-        fulls0.append(t_full)
-    # And with float16 storage (--float16): half the bytes to serialize, gzip and write.
-    smalls16, fulls16 = [], []
-    for r in range(args.repeats):
-        meta16_small, t_small = extract(
-            examples_small, str(work / f"f16_small{r}"), dtype="float16"
-        )
-        meta16, t_full = extract(examples, str(work / f"f16_{r}"), dtype="float16")
-        smalls16.append(t_small)
-        fulls16.append(t_full)
+
+    def timed(name: str, **overrides) -> dict:
+        """--repeats pairs (N/8 images, N images) of one job variant, into `<name>_small<r>` and
+        `<name>_<r>`; best of the repeats (alternating sizes): on a shared machine the
+        least-disturbed run is the one that measures the job rather than its neighbours."""
+        smalls, fulls = [], []
+        for r in range(args.repeats):
+            meta_small, t_small = extract(
+                examples_small, str(work / f"{name}_small{r}"), **overrides
+            )
+            meta, t_full = extract(examples, str(work / f"{name}_{r}"), **overrides)
+            smalls.append(t_small)
+            fulls.append(t_full)
+        return {"meta_small": meta_small, "meta": meta, "smalls": smalls, "fulls": fulls}
+
+    f32 = timed("f32")
+    gz0 = timed("gz0", level=0)  # stored (level 0) shards: what the gzip costs, side by side
+    f16 = timed("f16", dtype="float16")  # --float16: half the bytes to serialize, gzip, write
     bare_after, keras_predict, model = _bare_backbone(
-        str(work / "f32" / BACKBONE_DIR), decoded, args.batch_size
+        str(work / "f32_0" / BACKBONE_DIR), decoded, args.batch_size
     )
     bare = max(bare_before, bare_after)
     flops = _backbone_flops_per_image(model, spec.input_size)
     # Best of two: the machine's limit is what it reaches when nobody else is using it.
     peak = max(peak_before, _matmul_gflops())
 
+    meta32, meta_small = f32["meta"], f32["meta_small"]
+    total_small, total32 = min(f32["smalls"]), min(f32["fulls"])
     unique = meta32["images"]["unique"]
     pipeline_s = total32 - build_save_s
-    whole_run_rate = unique / pipeline_s
-    # Steady state: the extra images of the full run over the extra time. Fixed costs (Beam
-    # stage setup, loading the network in the worker, tracing) cancel out; they vanish on a
-    # real 200k-image run but dominate a few hundred images on the DirectRunner.
-    marginal_rate = (unique - meta_small["images"]["unique"]) / (total32 - total_small)
     stories = sum(s["examples_written"] for s in meta32["splits"].values())
-    marginal0 = (unique - meta0_small["images"]["unique"]) / (min(fulls0) - min(smalls0))
-    whole0 = unique / (min(fulls0) - build_save_s)
-    marginal16 = (unique - meta16_small["images"]["unique"]) / (min(fulls16) - min(smalls16))
-    whole16 = unique / (min(fulls16) - build_save_s)
-    story_read = _story_layout_read(work / "f32", spec)
-    photo_keyed = _photo_keyed_layout(work / "f32", examples, spec, args.compression_level)
+
+    def rates(runs: dict) -> tuple[float, float]:
+        """(steady-state, whole-run) images/s. Steady state: the extra images of the full run
+        over the extra time. Fixed costs (Beam stage setup, loading the network in the worker,
+        tracing) cancel out; they vanish on a real 200k-image run but dominate a few hundred
+        images on the DirectRunner."""
+        extra = unique - runs["meta_small"]["images"]["unique"]
+        marginal = extra / (min(runs["fulls"]) - min(runs["smalls"]))
+        return marginal, unique / (min(runs["fulls"]) - build_save_s)
+
+    def ratios(runs: dict) -> dict:
+        marginal, whole = rates(runs)
+        return {
+            "pipeline_vs_bare_backbone": round(marginal / bare, 3),
+            "pipeline_vs_bare_backbone_whole_run": round(whole / bare, 3),
+            "pipeline_seconds_all_runs": {
+                size: [round(t - build_save_s, 2) for t in runs[size + "s"]]
+                for size in ("small", "full")
+            },
+        }
+
+    marginal_rate, whole_run_rate = rates(f32)
+    ratios32 = ratios(f32)
+    story_read = _story_layout_read(work / "f32_0", spec)
+    photo_keyed = _photo_keyed_layout(work / "f32_0", examples, spec, args.compression_level)
 
     def disk_bytes(out: Path) -> int:
         return sum(p.stat().st_size for p in out.glob("Split-*/*.gz"))
@@ -327,10 +336,7 @@ def run(args: argparse.Namespace) -> dict:
             "pipeline_seconds": round(pipeline_s, 2),
             "pipeline_seconds_small_run": round(total_small - build_save_s, 2),
             "small_run_images": meta_small["images"]["unique"],
-            "pipeline_seconds_all_runs": {
-                "small": [round(t - build_save_s, 2) for t in smalls],
-                "full": [round(t - build_save_s, 2) for t in fulls],
-            },
+            "pipeline_seconds_all_runs": ratios32["pipeline_seconds_all_runs"],
             "backbone_build_and_save_seconds": round(build_save_s, 2),
             "pipeline_images_per_s": round(marginal_rate, 2),
             "pipeline_images_per_s_whole_run": round(whole_run_rate, 2),
@@ -338,8 +344,8 @@ def run(args: argparse.Namespace) -> dict:
             "bare_backbone_images_per_s": round(bare, 2),
             "bare_backbone_before_after": [round(bare_before, 2), round(bare_after, 2)],
             "keras_predict_images_per_s": round(keras_predict, 2),
-            "pipeline_vs_bare_backbone": round(marginal_rate / bare, 3),
-            "pipeline_vs_bare_backbone_whole_run": round(whole_run_rate / bare, 3),
+            "pipeline_vs_bare_backbone": ratios32["pipeline_vs_bare_backbone"],
+            "pipeline_vs_bare_backbone_whole_run": ratios32["pipeline_vs_bare_backbone_whole_run"],
             "backbone_gflop_per_image": round(flops / 1e9, 3),
             "backbone_gflop_per_s": round(flops * bare / 1e9, 2),
             "matmul_gflop_per_s": round(peak, 2),
@@ -347,33 +353,21 @@ def run(args: argparse.Namespace) -> dict:
             "unique_images_per_extraction": meta32["unique_images_per_extraction"],
             "model_executions": meta32["images"]["model_executions"],
             "bytes_per_story": {
-                "float32": round(disk_bytes(work / "f32") / stories),
+                "float32": round(disk_bytes(work / "f32_0") / stories),
                 "float16": round(disk_bytes(work / "f16_0") / stories),
                 "float32_uncompressed": round(meta32["splits"]["train"]["bytes"] / stories),
-                "float16_uncompressed": round(meta16["splits"]["train"]["bytes"] / stories),
+                "float16_uncompressed": round(f16["meta"]["splits"]["train"]["bytes"] / stories),
             },
             "gzip_level": args.compression_level,
             "gzip_level_0": {
-                "pipeline_vs_bare_backbone": round(marginal0 / bare, 3),
-                "pipeline_vs_bare_backbone_whole_run": round(whole0 / bare, 3),
-                "pipeline_seconds_all_runs": {
-                    "small": [round(t - build_save_s, 2) for t in smalls0],
-                    "full": [round(t - build_save_s, 2) for t in fulls0],
-                },
+                **ratios(gz0),
                 "bytes_per_story": round(disk_bytes(work / "gz0_0") / stories),
             },
-            "float16": {
-                "pipeline_vs_bare_backbone": round(marginal16 / bare, 3),
-                "pipeline_vs_bare_backbone_whole_run": round(whole16 / bare, 3),
-                "pipeline_seconds_all_runs": {
-                    "small": [round(t - build_save_s, 2) for t in smalls16],
-                    "full": [round(t - build_save_s, 2) for t in fulls16],
-                },
-            },
+            "float16": ratios(f16),
             "layouts": {
                 "chosen": "story",
                 "story": {
-                    "bytes_per_story": round(disk_bytes(work / "f32") / stories),
+                    "bytes_per_story": round(disk_bytes(work / "f32_0") / stories),
                     "read_stories_per_s": round(story_read, 1),
                 },
                 "photo_keyed": {

@@ -196,6 +196,7 @@ def _build_small(spec: BackboneSpec, seed: int):
 
 # Our own networks: built from a seed, their weights saved and loaded whole.
 _SEEDED_BUILDERS = {"tiny": _build_tiny, "small": _build_small}
+SEEDED_BACKBONES = tuple(_SEEDED_BUILDERS)  # buildable without any download
 
 
 def _build_application(spec: BackboneSpec, app_weights: str | None):
