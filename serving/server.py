@@ -128,6 +128,7 @@ class ModelServer:
         self._socket_map: dict = {}
         self._server = None
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     def _create(self) -> None:
         from waitress.server import create_server
@@ -144,6 +145,7 @@ class ModelServer:
             ident="vistflow",
         )
         self.port = self._server.effective_port
+        self._stopping.clear()
 
     @property
     def url(self) -> str:
@@ -153,7 +155,7 @@ class ModelServer:
         """Load the model, start the watcher and serve in a background thread."""
         self._create()  # bind first: a busy port fails before minutes of model loading
         self.manager.start()
-        self._thread = threading.Thread(target=self._server.run, name="waitress", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="waitress", daemon=True)
         self._thread.start()
         logger.info("serving %s on %s", self.manager.model_name, self.url)
         return self
@@ -164,9 +166,33 @@ class ModelServer:
         self.manager.start()
         logger.info("serving %s on %s", self.manager.model_name, self.url)
         try:
-            self._server.run()
+            self._serve()
+        except (SystemExit, KeyboardInterrupt):  # Ctrl-C, SIGTERM: a clean stop, as in waitress
+            logger.info("stopping")
         finally:
             self.stop()
+
+    def _serve(self) -> None:
+        """waitress's loop, until `stop` sets the flag; the sockets are closed by this thread.
+
+        Closing them from another thread leaves this one's select() on closed descriptors (EBADF),
+        and handing the close to the loop through waitress's trigger fails if the trigger itself
+        can no longer be written (seen once in CI: stop() raised EBADF). A flag checked every
+        loop turn needs neither: the trigger only wakes the loop sooner.
+        """
+        from waitress import wasyncore
+
+        adj = self._server.adj
+        try:
+            while self._socket_map and not self._stopping.is_set():
+                wasyncore.loop(
+                    timeout=adj.asyncore_loop_timeout,
+                    use_poll=adj.asyncore_use_poll,
+                    map=self._socket_map,
+                    count=1,
+                )
+        finally:
+            wasyncore.close_all(self._socket_map)
 
     def stop(self) -> None:
         """Finish in-flight requests, close every connection, unload every version."""
@@ -175,10 +201,17 @@ class ModelServer:
         server, self._server = self._server, None
         if server is not None:
             server.task_dispatcher.shutdown(timeout=10)  # lets running requests complete
+            self._stopping.set()
             if self._thread is not None and self._thread.is_alive():
-                # Sockets must be closed by the loop's own thread, or its select() sees EBADF.
-                server.trigger.pull_trigger(lambda: wasyncore.close_all(self._socket_map))
-                self._thread.join(10)
+                try:
+                    server.pull_trigger()  # wakes the loop now rather than at its next timeout
+                except OSError as e:
+                    logger.warning(
+                        "could not wake the server loop (%s); it stops within %ss",
+                        e,
+                        server.adj.asyncore_loop_timeout,
+                    )
+                self._thread.join(10 + server.adj.asyncore_loop_timeout)
             else:
                 wasyncore.close_all(self._socket_map)
         self._thread = None

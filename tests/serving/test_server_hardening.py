@@ -110,3 +110,25 @@ def test_concat_padded_pads_every_axis_beyond_the_batch():
     assert out[:2, 3:].sum() == 0 and out[2].min() == 2.0
     s = concat_padded([np.array([[b"a"]], object), np.array([[b"b", b"c"]], object)])
     assert s.tolist() == [[b"a", b""], [b"b", b"c"]]
+
+
+def test_stop_ends_the_loop_and_closes_the_port_when_the_trigger_cannot_be_written(
+    make_server, base
+):
+    """CI once saw stop() raise EBADF from waitress's trigger; stopping must not depend on it."""
+    import errno
+    import socket
+
+    server, http = make_server(base)
+    assert http.get("/v1/models/toy")[0] == 200
+
+    def broken_pull():
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    server._server.trigger._physical_pull = broken_pull
+    loop = server._thread
+    server.stop()  # must not raise
+    assert not loop.is_alive()
+    assert server._socket_map == {}
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
