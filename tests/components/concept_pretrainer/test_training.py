@@ -124,3 +124,44 @@ def test_batch_norm_statistics_are_learned_from_random_and_kept_when_fine_tuning
         assert kept == (start == "pretrained"), f"bn{i}"
         conv = f"conv{i}"
         assert not np.allclose(base.get_layer(conv).kernel, learned.get_layer(conv).kernel), conv
+
+
+def test_an_imagenet_file_keeps_mobilenet_v2s_batch_norm_statistics(tmp_path):
+    """The real path of fine-tuning: a keras.applications MobileNetV2 file (written offline, its
+    batch-norm statistics those of its own activations on photos, as in a trained file) as the
+    start, 224-px photos. All 52 BN layers keep their moving statistics while every convolution,
+    the first one too, learns."""
+    import keras
+    from keras_files import write_keras_file
+    from PIL import Image
+
+    from components.concept_pretrainer.photos import split_patterns
+    from vistflow import backbones
+
+    examples = write_examples(str(tmp_path), stories={"train": 4, "val": 2})
+    photos = sorted((tmp_path / "images").glob("*.png"))[:8]
+    pixels = np.stack(
+        [np.asarray(Image.open(p).convert("RGB").resize((224, 224)), np.float32) for p in photos]
+    )
+    imagenet = str(tmp_path / backbones.KERAS_WEIGHT_FILES["mobilenet_v2"][1])
+    calibrate = keras.applications.mobilenet_v2.preprocess_input(pixels)
+    write_keras_file(imagenet, "mobilenet_v2", top=False, size=224, calibrate=calibrate)
+    out = str(tmp_path / "model")
+    config = ConceptConfig(epochs=1, min_count=1)
+    train_concepts(
+        split_patterns(examples), out, backbone="mobilenet_v2", weights=imagenet, config=config
+    )
+    base = backbones.build_backbone("mobilenet_v2", weights=imagenet)
+    learned = backbones.build_backbone("mobilenet_v2", weights=os.path.join(out, "backbone"))
+    norms = [x.name for x in base.layers if isinstance(x, keras.layers.BatchNormalization)]
+    assert len(norms) == 52
+    for name in norms:
+        before, after = base.get_layer(name), learned.get_layer(name)
+        assert np.array_equal(before.moving_mean.numpy(), after.moving_mean.numpy()), name
+        assert np.array_equal(before.moving_variance.numpy(), after.moving_variance.numpy()), name
+    kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
+    convs = [x.name for x in base.layers if isinstance(x, kinds)]
+    assert len(convs) == 52
+    for name in convs:
+        before, after = base.get_layer(name).kernel, learned.get_layer(name).kernel
+        assert not np.allclose(before, after), name

@@ -14,63 +14,18 @@ import gc
 
 import numpy as np
 import pytest
+from keras_files import legacy_arrays, weighted_layers, write_keras_file
 
 from vistflow import backbones as bb
 from vistflow.errors import VistflowError
 
-# Smallest input each architecture accepts: the conv weights do not depend on it. VGG16's full
-# file needs 224 (fc1 is sized by the flattened 7x7 grid).
-SMALL = {"vgg16": 32, "resnet50": 32, "inception_v3": 75, "mobilenet_v2": 32}
-
-
-def _ctor(name: str):
-    import keras
-
-    apps = keras.applications
-    return {
-        "vgg16": apps.VGG16,
-        "resnet50": apps.ResNet50,
-        "inception_v3": apps.InceptionV3,
-        "mobilenet_v2": apps.MobileNetV2,
-    }[name]
-
-
-def _weighted(model) -> list:
-    """Layers with weights, in Keras' legacy h5 order (the order the files are read in)."""
-    return [x for x in model.layers if x.trainable_weights + x.non_trainable_weights]
-
-
-def _legacy_arrays(layer) -> list[np.ndarray]:
-    return [np.asarray(v) for v in layer.trainable_weights + layer.non_trainable_weights]
-
-
-def write_keras_file(path, name: str, *, top: bool, size: int | None = None, seed: int = 7, **kw):
-    """Build keras.applications `name` with weights=None and write its weights like Keras does.
-
-    Returns the source model (for comparison).
-    """
-    import h5py
-    import keras
-    from keras.src.legacy.saving import legacy_h5_format  # what `.h5` save_weights wrote
-
-    keras.utils.set_random_seed(seed)
-    size = size or (224 if (name == "vgg16" and top) else SMALL[name])
-    model = _ctor(name)(include_top=top, weights=None, input_shape=(size, size, 3), **kw)
-    rng = np.random.default_rng(seed)
-    for layer in _weighted(model):
-        for v in layer.non_trainable_weights:  # BatchNorm moving mean / variance
-            v.assign(rng.uniform(0.5, 1.5, v.shape).astype(np.float32))
-    with h5py.File(path, "w") as f:
-        legacy_h5_format.save_weights_to_hdf5_group(f, model)
-    return model
-
 
 def _assert_same_weights(backbone, source, name: str) -> None:
-    ours, theirs = _weighted(backbone), _weighted(source)
+    ours, theirs = weighted_layers(backbone), weighted_layers(source)
     # The backbone keeps VGG16 up to fc2 (not `predictions`), the others without their top.
     assert len(ours) == (15 if name == "vgg16" else bb.KERAS_FILE_LAYERS[name][1])
     for a, b in zip(ours, theirs, strict=False):
-        for x, y in zip(_legacy_arrays(a), _legacy_arrays(b), strict=True):
+        for x, y in zip(legacy_arrays(a), legacy_arrays(b), strict=True):
             assert x.shape == y.shape, (a.name, b.name)
             assert np.array_equal(x, y), (a.name, b.name)
 
