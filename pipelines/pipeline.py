@@ -90,6 +90,17 @@ def _span_resolver(node_id: str, features: FeatureExtractor, **strategy) -> Reso
     return resolver
 
 
+def evaluator_signature(config: PipelineConfig) -> str:
+    """The export signature the CaptionEvaluator decodes with, unless `evaluator_config` names one.
+
+    Stories (SIS) are scored as the server's `story` signature tells them: `story_from_features`
+    decodes each story once, with the story-level repetition control across its sentences (for a
+    per-image model `from_features` would caption each photo alone, which nothing serves).
+    DII-only runs caption photos, as `serving_default` does: `from_features`.
+    """
+    return "story_from_features" if "sis" in config.tasks else "from_features"
+
+
 def create_pipeline(config: PipelineConfig) -> Pipeline:
     """Builds the pipeline for `config` (no side effects)."""
     example_gen = VistExampleGen(
@@ -181,7 +192,7 @@ def create_pipeline(config: PipelineConfig) -> Pipeline:
         holdout_examples=holdout.outputs["examples"] if holdout else None,
         eval_split=config.eval_splits[0],
         holdout_split=config.holdout_split,
-        **dict(config.evaluator_config),
+        **{"signature_name": evaluator_signature(config), **dict(config.evaluator_config)},
     )
     pusher = create_pusher(
         trainer.outputs["model"],

@@ -13,12 +13,11 @@ Tiny backbone, few steps: the point is the wiring, not the scores.
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pytest
 from airflow_testing import REPO  # noqa: F401 - the repo on sys.path for the DAG runs
-from test_dags_run import dags_test, run_summary, task_states, versions
+from test_dags_run import corrupt_captions, dags_test, run_summary, task_states, versions
 
 W1, W2, W3, BAD = "2026-10-05", "2026-10-12", "2026-10-19", "2026-10-26"
 SPANS = {ds: int(ds.replace("-", "")) for ds in (W1, W2, W3, BAD)}
@@ -36,19 +35,6 @@ TRAINER = {
 # Noise between two honest weekly models is absorbed; a model of nonsense words (Bleu_1 ~0 on
 # the holdout) is not.
 TOLERANCE = 0.05
-GARBAGE = ("zorp", "quax", "blint", "vrem", "skoo", "plad", "trux", "mib")
-
-
-def corrupt_captions(root: Path, seed: int) -> None:
-    """Every SIS sentence of the partition becomes nonsense words (the photos stay)."""
-    rng = random.Random(seed)
-    for path in (root / "sis").glob("*.json"):
-        doc = json.loads(path.read_text())
-        for group in doc["annotations"]:
-            for ann in group if isinstance(group, list) else [group]:
-                words = " ".join(rng.choice(GARBAGE) for _ in range(6))
-                ann["text"] = ann["original_text"] = words
-        path.write_text(json.dumps(doc))
 
 
 @pytest.fixture(scope="module")

@@ -247,3 +247,22 @@ def test_metadata_connection_from_config(tmp_path):
         "mlmd",
         "vistflow_mlmd",
     )
+
+
+@pytest.mark.parametrize(
+    "tasks, evaluator_config, expected",
+    [
+        (("sis",), {}, "story_from_features"),  # stories scored as the story signature serves
+        (("sis", "dii"), {}, "story_from_features"),
+        (("dii",), {}, "from_features"),  # photos captioned one by one, as serving_default does
+        (("sis",), {"signature_name": "from_features"}, "from_features"),  # the user's choice
+    ],
+)
+def test_the_evaluator_decodes_stories_with_the_story_signature(
+    tmp_path, tasks, evaluator_config, expected
+):
+    from pipelines.pipeline import create_pipeline
+
+    config = _config(tmp_path, tasks=tasks, evaluator_config=evaluator_config)
+    nodes = {c.id: c for c in create_pipeline(config).components}
+    assert nodes["CaptionEvaluator"].exec_properties["signature_name"] == expected

@@ -313,3 +313,29 @@ def test_train_cli_config_parsing(tmp_path):
     assert config == {"model": "mrnn", "epochs": "5", "decoding.beam_size": "4"}
     with pytest.raises(VistflowError, match="KEY=VALUE"):
         parse_config(None, ["epochs"])
+
+
+def test_the_evaluator_decodes_a_per_image_export_story_by_story_without_repeats(sat, sis_artifact):
+    """What the pipeline's evaluator does on SIS (`story_from_features`): one decode per story
+    and no trigram twice in a story (the default story_block_ngram); `from_features` captions
+    the photos one by one."""
+    import tensorflow as tf
+    from trainer_testdata import split_pattern
+
+    from components.caption_evaluator import decoding
+
+    result, _, _ = sat
+    files = tf.io.gfile.glob(split_pattern(sis_artifact[0], "val"))
+    apart = decoding.FeatureModel(result.export_dir, "from_features")
+    assert not apart.per_story
+    story = decoding.FeatureModel(result.export_dir, "story_from_features")
+    assert story.per_story and story.story_length == 5
+    metas, predictions = story.decode(decoding.iter_examples(files), batch_size=3)
+    assert len(metas) == 4
+    for meta in metas:
+        sentences = [
+            predictions[decoding.photo_key(meta, i, per_story=True)].text.split()
+            for i in range(len(meta.photos))
+        ]
+        trigrams = [tuple(s[k : k + 3]) for s in sentences for k in range(len(s) - 2)]
+        assert len(trigrams) == len(set(trigrams)), sentences
