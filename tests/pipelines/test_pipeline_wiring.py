@@ -250,19 +250,27 @@ def test_metadata_connection_from_config(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "tasks, evaluator_config, expected",
+    "tasks, evaluator_config, expected, joint",
     [
-        (("sis",), {}, "story_from_features"),  # stories scored as the story signature serves
-        (("sis", "dii"), {}, "story_from_features"),
-        (("dii",), {}, "from_features"),  # photos captioned one by one, as serving_default does
-        (("sis",), {"signature_name": "from_features"}, "from_features"),  # the user's choice
+        (("sis",), {}, "story_from_features", False),  # stories scored as `story` serves them
+        (("sis", "dii"), {}, "story_from_features", False),
+        (("dii",), {}, "from_features", False),  # photos captioned one by one
+        (("sis",), {"signature_name": "from_features"}, "from_features", False),  # the user's
+        # A jointly fine-tuned CNN (001) exports image signatures only.
+        (("sis",), {}, "story", True),
+        (("dii",), {}, "serving_default", True),
     ],
 )
 def test_the_evaluator_decodes_stories_with_the_story_signature(
-    tmp_path, tasks, evaluator_config, expected
+    tmp_path, tasks, evaluator_config, expected, joint
 ):
     from pipelines.pipeline import create_pipeline
 
-    config = _config(tmp_path, tasks=tasks, evaluator_config=evaluator_config)
+    config = _config(
+        tmp_path,
+        tasks=tasks,
+        evaluator_config=evaluator_config,
+        trainer_config={"fine_tune_cnn": True} if joint else {},
+    )
     nodes = {c.id: c for c in create_pipeline(config).components}
     assert nodes["CaptionEvaluator"].exec_properties["signature_name"] == expected

@@ -243,6 +243,14 @@ def test_joint_fine_tuning_exports_image_signatures_only(dii_artifact, tmp_path)
     images = info["examples"]["val"][0][0]
     story = loaded.signatures["story"](images=tf.constant([images]))
     assert story["sentences"].shape == (1, 5)
+    # The pipeline's evaluator scores it from the photos (DII: serving_default).
+    from components.caption_evaluator import decoding
+
+    files = tf.io.gfile.glob(split_pattern(root, "val"))
+    model = decoding.FeatureModel(result.export_dir, "serving_default")
+    metas, predictions = model.decode(decoding.iter_examples(files), batch_size=4)
+    keys = [decoding.photo_key(m, i, per_story=False) for m in metas for i in range(len(m.photos))]
+    assert len(keys) == 10 and all(np.isfinite(predictions[k].score) for k in keys)
 
 
 def test_joint_fine_tuning_keeps_the_cnns_batch_norm_statistics(tmp_path):
