@@ -91,19 +91,15 @@ def _span_resolver(node_id: str, features: FeatureExtractor, **strategy) -> Reso
 
 
 def evaluator_signature(config: PipelineConfig) -> str:
-    """The export signature the CaptionEvaluator decodes with, unless `evaluator_config` names one.
+    """The export signature the CaptionEvaluator decodes with, unless `evaluator_config` names one:
+    SIS runs are scored as the `story` signature serves them (for a per-image model,
+    `from_features` would caption each photo alone, which nothing serves)."""
+    from trainer.export import scoring_signature
 
-    Stories (SIS) are scored as the server's `story` signature tells them: `story_from_features`
-    decodes each story once, with the story-level repetition control across its sentences (for a
-    per-image model `from_features` would caption each photo alone, which nothing serves).
-    DII-only runs caption photos, as `serving_default` does: `from_features`. A model that
-    fine-tunes its CNN (reference 001) exports image signatures only, so it is scored from the
-    photos themselves: `story` or `serving_default`.
-    """
-    stories = "sis" in config.tasks
-    if dict(config.trainer_config).get("fine_tune_cnn"):
-        return "story" if stories else "serving_default"
-    return "story_from_features" if stories else "from_features"
+    return scoring_signature(
+        stories="sis" in config.tasks,
+        joint=bool(dict(config.trainer_config).get("fine_tune_cnn")),
+    )
 
 
 def create_pipeline(config: PipelineConfig) -> Pipeline:

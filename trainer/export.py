@@ -57,6 +57,19 @@ ASSETS_EXTRA = "assets.extra"
 _VAR_KEY = "{collection}/{index}/.ATTRIBUTES/VARIABLE_VALUE"
 
 
+def scoring_signature(*, stories: bool, joint: bool) -> str:
+    """The signature that scores an export on stored examples the way it is served.
+
+    Stories go through the story decoder (`story_from_features`: one decode per story, the
+    story-level repetition control across its sentences); photos alone through `from_features`.
+    A model that fine-tunes its CNN has image signatures only (`_specs`): `story` or
+    `serving_default`, scored from the photos themselves.
+    """
+    if joint:
+        return "story" if stories else "serving_default"
+    return "story_from_features" if stories else "from_features"
+
+
 def _specs(captioner: Captioner) -> dict[str, dict[str, tf.TensorSpec]]:
     """Input specs of every signature this captioner can serve."""
     model = captioner.model

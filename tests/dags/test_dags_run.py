@@ -4,9 +4,9 @@ One module-scoped home is shared so the runs build on each other as in productio
 come from a real network, mobilenet_v2 (random weights; the synthetic images are 64 px), and
 are validated against the schema derived for it. A first retraining passes validation, meets
 the Bleu_1 threshold and pushes version 1 (that re-running an interval changes nothing is
-test_retraining_spans.py's); a model trained (from scratch) on a partition whose train captions are nonsense
-misses the threshold and the pushed model's score on its val split and on the fixed holdout, and
-pushes nothing; a partition validated against a pinned schema of another backbone stops at
+test_retraining_spans.py's); a model trained (from scratch) on a partition whose train
+captions are nonsense misses the threshold and the pushed model's score on its val split and on
+the fixed holdout, and pushes nothing; a partition validated against a pinned schema of another backbone stops at
 the `validate` gate with its anomalies recorded; a partition with only a val split stops after
 ingest, naming the missing split files; the data-quality DAG reports on partitions; batch
 captioning captions a collection with the pushed model.

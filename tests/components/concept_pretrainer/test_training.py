@@ -133,16 +133,14 @@ def test_an_imagenet_file_keeps_mobilenet_v2s_batch_norm_statistics(tmp_path):
     the first one too, learns."""
     import keras
     from keras_files import write_keras_file
-    from PIL import Image
 
     from components.concept_pretrainer.photos import split_patterns
     from vistflow import backbones
 
     examples = write_examples(str(tmp_path), stories={"train": 4, "val": 2})
     photos = sorted((tmp_path / "images").glob("*.png"))[:8]
-    pixels = np.stack(
-        [np.asarray(Image.open(p).convert("RGB").resize((224, 224)), np.float32) for p in photos]
-    )
+    # The pixels the backbone sees: the project's one decoder, at MobileNetV2's 224 px.
+    pixels = np.stack([backbones.decode_image(p.read_bytes(), 224).numpy() for p in photos])
     imagenet = str(tmp_path / backbones.KERAS_WEIGHT_FILES["mobilenet_v2"][1])
     calibrate = keras.applications.mobilenet_v2.preprocess_input(pixels)
     write_keras_file(imagenet, "mobilenet_v2", top=False, size=224, calibrate=calibrate)
