@@ -98,6 +98,35 @@ def test_ingest_killed_midway_commits_nothing_and_the_rerun_equals_a_local_run(s
     assert on_bucket["images"]["checked"] == here["images"]["checked"]
 
 
+def test_beam_s3_operations_of_a_process_share_one_boto3_client(s3):
+    # Beam 2.59 builds a boto3 session and client per operation (~0.1 s each, most of a small
+    # ingest's time on a bucket); vistflow.s3_exit's mend shares one per process and settings.
+    code = (
+        "import os, sys\nimport boto3.session\nfrom vistflow import image_limits, s3_exit\n"
+        "s3_exit.load_plugin_for('s3://vist/data')\n"
+        "made = []\nbuild = boto3.session.Session.client\n"
+        "def count(self, *a, **k):\n    made.append(1)\n    return build(self, *a, **k)\n"
+        "boto3.session.Session.client = count\n"
+        "paths = sys.argv[1:]\n"
+        "sizes = [image_limits.reported_size(p) for p in paths]\n"
+        "data = [image_limits.read_file(p, 10**7) for p in paths]\n"
+        "print(len(made), sizes == [len(d) for d in data], min(sizes), flush=True)\nos._exit(0)"
+    )
+    images = [k for k in s3.keys(BUCKET, "data/images/train/")][:5]
+    assert len(images) == 5
+    done = subprocess.run(
+        [sys.executable, "-c", code, *(f"{S3}/{k}" for k in images)],
+        env=s3.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    clients, sizes_match, smallest = done.stdout.split()
+    assert (clients, sizes_match) == ("1", "True"), done.stdout  # 10 operations, one client
+    assert int(smallest) > 0
+
+
 def test_features_on_the_bucket(s3):
     assert _committed(s3, "ingest"), "needs the ingest output of the test above (it failed)"
     _run(
