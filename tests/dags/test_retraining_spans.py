@@ -3,8 +3,10 @@
 Three weekly partitions, each ingested once as its own span (the logical date as YYYYMMDD):
 week 3's model learns from the train stories of all three weeks (counted by the Trainer),
 warm-starts from week 2's blessed model and is compared with it on week 3's val split and on
-the fixed holdout (week 1's test split). A week of corrupted captions, trained on that week
-alone, is refused by the holdout check and nothing is pushed. Re-running week 2 afterwards
+the fixed holdout (week 1's test split), within the tolerance that absorbs noise between honest
+weeks. (A week of nonsense captions refused by the holdout check is test_dags_run.py's
+`test_degraded_model_is_not_pushed`; the tolerance's limit is the evaluator's unit tests'.)
+Re-running week 2 afterwards
 resolves the same window and base model: cached executions, no new model, no new version.
 The lineage query answers which spans and which base model each pushed model came from.
 Tiny backbone, few steps: the point is the wiring, not the scores.
@@ -17,10 +19,10 @@ from pathlib import Path
 
 import pytest
 from airflow_testing import REPO  # noqa: F401 - the repo on sys.path for the DAG runs
-from test_dags_run import corrupt_captions, dags_test, run_summary, task_states, versions
+from test_dags_run import dags_test, run_summary, task_states, versions
 
-W1, W2, W3, BAD = "2026-10-05", "2026-10-12", "2026-10-19", "2026-10-26"
-SPANS = {ds: int(ds.replace("-", "")) for ds in (W1, W2, W3, BAD)}
+W1, W2, W3 = "2026-10-05", "2026-10-12", "2026-10-19"
+SPANS = {ds: int(ds.replace("-", "")) for ds in (W1, W2, W3)}
 TRAINER = {
     "model": "show_attend_tell",
     "epochs": 2,
@@ -42,11 +44,9 @@ def vhome(tmp_path_factory) -> Path:
     from vistflow.synth import generate
 
     home = tmp_path_factory.mktemp("vistflow_spans")
-    for i, ds in enumerate((W1, W2, W3, BAD)):
+    for i, ds in enumerate((W1, W2, W3)):
         part = home / "landing" / ds
         generate(part, stories=16, seed=20 + i, fault_rate=0.0)
-        if ds == BAD:
-            corrupt_captions(part, seed=i)
         (part / "_SUCCESS").write_text("")
     (home / "pipeline_config.json").write_text(
         json.dumps(
@@ -141,19 +141,6 @@ def test_week_three_is_compared_on_its_val_split_and_the_fixed_holdout(weeks):
     assert all(c["passed"] for c in checks)
     html = Path(blessing, "report.html").read_text()
     assert "holdout Bleu_1 candidate" in html and f"span {SPANS[W1]}, split test" in html
-
-
-def test_degraded_week_is_not_blessed_on_the_holdout(airflow_home, vhome, weeks):
-    conf = {"pipeline_overrides": {"training_window": 1, "warm_start": False}}
-    log = dags_test(airflow_home, vhome, "vist_retraining", BAD, conf)
-    states = task_states(log)
-    assert states["evaluate"] == "SUCCESS" and states.get("push") in (None, "SKIPPED"), states
-    summary = run_summary(vhome, BAD)
-    assert summary["evaluate"]["blessed"] is False
-    checks = json.loads(Path(summary["evaluate"]["blessing_uri"], "reasons.json").read_text())
-    held = [c for c in checks["checks"] if c["name"] == "holdout_baseline"]
-    assert len(held) == 1 and held[0]["passed"] is False, checks
-    assert versions(vhome) == ["1", "2", "3"]
 
 
 def test_rerunning_week_two_changes_nothing(airflow_home, vhome, weeks):
