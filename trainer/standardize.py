@@ -54,7 +54,7 @@ def feature_statistics(model, dataset, max_rows: int = MAX_ROWS) -> dict:
     g_mom, l_mom = _Moments(), _Moments()
     rows = 0
     for inputs, _ in dataset:
-        feats = model.raw_features(inputs, training=False)
+        feats = model.raw_features(inputs)
         lead = tuple(inputs[TOKENS_IN].shape[:-1])  # [B] rows, or [B, P] for sequence models
         w = np.asarray(inputs[PHOTO_MASK]) if PHOTO_MASK in inputs else np.ones(lead)
         w = w.reshape(-1)

@@ -72,15 +72,15 @@ class CaptionModel(keras.Model):
                 base.add(LOCAL)
         return frozenset(base) | self.extra_inputs
 
-    def features(self, inputs: dict, training=False) -> dict:
+    def features(self, inputs: dict) -> dict:
         """Standardized {"global": [..., D], "local": [..., h*w, c]}: what encode() consumes."""
-        return self.standardize(self.raw_features(inputs, training))
+        return self.standardize(self.raw_features(inputs))
 
     def standardize(self, feats: dict) -> dict:
         """Backbone features -> model inputs; every decoding entry point calls this first."""
         return self.standardizer(feats) if self.standardizer is not None else feats
 
-    def raw_features(self, inputs: dict, training=False) -> dict:
+    def raw_features(self, inputs: dict) -> dict:
         """{"global": [..., D], "local": [..., h*w, c]} from features or, if joint, from pixels."""
         if not self.joint:
             return {k: inputs[k] for k in (GLOBAL, LOCAL) if k in inputs}
@@ -161,7 +161,7 @@ class CaptionModel(keras.Model):
         return logits, attention
 
     def call(self, inputs: dict, training=False):
-        feats = self.features(inputs, training)
+        feats = self.features(inputs)
         context, state = self.encode(feats, training)
         logits, attention = self.teacher_force(inputs[TOKENS_IN], context, state, training)
         self.regularize(inputs[TOKENS_IN], attention)

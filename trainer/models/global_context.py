@@ -67,7 +67,7 @@ class GlobalContext(SequenceCaptionModel):
         return self.logits(self.output_dropout(h, training=training)), state, alpha
 
     def call(self, inputs, training=False):
-        feats = self.features(inputs, training)
+        feats = self.features(inputs)
         context, state = self.encode_story(feats, inputs[PHOTO_MASK], training)
         tokens_in = inputs[TOKENS_IN]
         rows = tf.reshape(tokens_in, [-1, tokens_in.shape[-1]])

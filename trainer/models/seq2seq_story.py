@@ -98,7 +98,7 @@ class Seq2SeqStory(SequenceCaptionModel):
     # ---- training: all P sentences of a story in one batch, reference previous sentences --------
     def call(self, inputs, training=False):
         p = self.hp.photos_per_story
-        feats = self.features(inputs, training)
+        feats = self.features(inputs)
         mask = inputs[PHOTO_MASK]
         image_outputs = self.encode_images(feats, mask, training)
         rows_images = tf.repeat(image_outputs, p, axis=0)  # [B * P, P, H]
