@@ -10,12 +10,12 @@ the plugin is loaded: flush everything and `os._exit(status)`, skipping the stat
 
 Beam 2.59's S3 writer completes a multipart upload with no parts for an empty file, which S3
 rejects (MalformedXML; its own comment says zero-length writes fail): an empty rejects.jsonl or
-an empty shard would fail the job. `_mend_beam_empty_upload` uploads one empty part instead.
+an empty shard would fail the job: `_mend_beam_s3` uploads one empty part instead.
 Beam's S3 filesystem also refuses to work before a pipeline set its options (the driver's
-`FileSystems.match` of an input glob): `_mend_beam_empty_upload` gives it default options, so
+`FileSystems.match` of an input glob): the mend gives it default options, so
 boto3 finds endpoint and credentials in its usual environment. And it builds a new boto3
 session and client for every operation (each stat, each open: ~0.1 s of client set-up, more
-than the request on a near server); `_mend_beam_client_per_call` lets every operation of the
+than the request on a near server): the mend lets every operation of the
 process with the same settings share one boto3 client (boto3's clients are thread-safe; the
 per-download state stays in Beam's own wrapper).
 """
@@ -32,22 +32,33 @@ import traceback
 def load_plugin_for(path: str) -> None:
     """Import tensorflow_io when `path` is an s3:// URI (once; cheap afterwards)."""
     if path.startswith("s3://") and "tensorflow_io" not in sys.modules:
-        _mend_beam_empty_upload()
-        _mend_beam_client_per_call()
+        _mend_beam_s3()
         try:
             import tensorflow_io  # noqa: F401 - registers the s3 filesystem with tf.io.gfile
         except ImportError:
             pass  # tf.io.gfile then names the unsupported scheme itself
 
 
-def _mend_beam_empty_upload() -> None:
+def _mend_beam_s3() -> None:
+    """Beam's S3 filesystem mended once per process (see the module docstring)."""
     try:
         from apache_beam.io.aws import s3io
+        from apache_beam.io.aws.clients.s3 import boto3_client
     except ImportError:
         return
-    uploader = s3io.S3Uploader
-    if getattr(uploader, "_vistflow_mended", False):
+    if getattr(s3io, "_vistflow_mended", False):
         return
+    _upload_empty_files_as_one_part(s3io.S3Uploader)
+    _share_boto3_clients(boto3_client.Client)
+    s3io._vistflow_mended = True
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    if FileSystems._pipeline_options is None:  # a running pipeline sets its own
+        FileSystems.set_options(PipelineOptions([]))
+
+
+def _upload_empty_files_as_one_part(uploader) -> None:
     finish = uploader.finish
 
     def finish_with_a_part(self):
@@ -56,12 +67,6 @@ def _mend_beam_empty_upload() -> None:
         return finish(self)
 
     uploader.finish = finish_with_a_part
-    uploader._vistflow_mended = True
-    from apache_beam.io.filesystems import FileSystems
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    if FileSystems._pipeline_options is None:  # a running pipeline sets its own
-        FileSystems.set_options(PipelineOptions([]))
 
 
 # The settings Beam's boto3 wrapper builds its client from (pipeline options or a dict).
@@ -90,34 +95,25 @@ def _s3_client_key(options) -> tuple:
     return settings, env
 
 
-def _mend_beam_client_per_call() -> None:
-    try:
-        from apache_beam.io.aws.clients.s3 import boto3_client
-    except ImportError:
-        return
-    wrapper = boto3_client.Client
-    if getattr(wrapper, "_vistflow_mended", False):
-        return
+def _share_boto3_clients(wrapper) -> None:
     build = wrapper.__init__
-    clients: dict[tuple, object] = {}
+    # settings -> the attributes of a wrapper just built with them: the boto3 client and an idle
+    # download state, copied into every later wrapper of the same settings.
+    built: dict[tuple, dict] = {}
     lock = threading.Lock()
 
     def init_sharing_the_client(self, options):
         key = _s3_client_key(options)
         with lock:
-            shared = clients.get(key)
-        if shared is None:
+            state = built.get(key)
+        if state is None:
             build(self, options)
             with lock:
-                clients.setdefault(key, self.client)
-            return
-        self.client = shared  # what `build` sets besides the client: the download state
-        self._download_request = None
-        self._download_stream = None
-        self._download_pos = 0
+                built.setdefault(key, dict(vars(self)))
+        else:
+            self.__dict__.update(state)
 
     wrapper.__init__ = init_sharing_the_client
-    wrapper._vistflow_mended = True
 
 
 def load_plugins_for_args(args: list[str]) -> None:
